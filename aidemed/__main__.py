@@ -1,0 +1,5 @@
+import sys
+
+from aidemed.cli.main import main
+
+sys.exit(main())
