@@ -16,6 +16,113 @@ def register(subparsers) -> None:
     split.add_argument("--exclude-label", action="append", default=[], help="leave cases of this class out of every split")
     split.set_defaults(func=_split)
 
+    imp = sub.add_parser(
+        "import",
+        help="import a raw dataset into a prepared dataset folder (with its default split)",
+        description=(
+            "Import a raw dataset layout into a prepared dataset folder DIR (images/, masks/, dataset.json, "
+            "manifest.jsonl, splits.json with seed 0, 70/10/20, stratified by label and site). "
+            "Kinds: busi SRC, stu SRC, folder SRC | --images DIR [--masks DIR], nnunet SRC, phantom (no SRC). "
+            "See docs/data.md."
+        ),
+    )
+    imp.add_argument("kind", metavar="KIND", help="busi, stu, folder, nnunet or phantom")
+    imp.add_argument("src", metavar="SRC", nargs="?", help="the raw dataset folder (not for phantom)")
+    imp.add_argument("-o", "--out", required=True, metavar="DIR", help="the prepared dataset folder to write")
+    imp.add_argument("--force", action="store_true", help="replace DIR if it already holds something")
+    imp.add_argument("--split-seed", type=int, default=None, metavar="N", help="seed of the default split (default 0)")
+    imp.add_argument(
+        "--exclude-label", action="append", default=[], metavar="LABEL",
+        help="leave cases of this class out of the split (they stay in the manifest); "
+        "`--exclude-label normal` gives the standard BUSI benchmark split",
+    )
+    group = imp.add_argument_group("busi")
+    group.add_argument("--no-normal", dest="include_normal", action="store_false", default=None,
+                       help="do not import the normal images at all")
+    group = imp.add_argument_group("folder")
+    group.add_argument("--images", metavar="DIR", help="folder of images (instead of SRC)")
+    group.add_argument("--masks", metavar="DIR", help="folder of masks, named like their images (or with --mask-suffix)")
+    group.add_argument("--mask-suffix", metavar="S", help="mask name suffix, NAME.png + NAME{S}.png (default _mask)")
+    group.add_argument("--labels", metavar="CSV", help="class labels, rows of id,label")
+    group.add_argument("--site", metavar="NAME", help="site of every case (default 'default')")
+    group.add_argument("--name", metavar="NAME", help="dataset name (default: the folder's name)")
+    group = imp.add_argument_group("nnunet")
+    group.add_argument("--reference", dest="copy", action="store_false", default=None,
+                       help="reference the files in place (absolute paths) instead of copying them")
+    group.add_argument("--no-test", dest="include_test", action="store_false", default=None,
+                       help="skip imagesTs (unlabelled cases)")
+    group = imp.add_argument_group("phantom")
+    group.add_argument("--n", dest="n_cases", type=int, metavar="N", help="number of phantom cases (default 60)")
+    group.add_argument("--size", type=int, metavar="PX", help="phantom image size (default 128)")
+    group.add_argument("--seed", type=int, metavar="S", help="phantom generator seed (default 0)")
+    imp.set_defaults(func=_import)
+
+    check = sub.add_parser("check", help="list every problem of a prepared dataset folder")
+    check.add_argument("dir")
+    check.add_argument("--no-splits", action="store_true", help="do not require a splits.json")
+    check.set_defaults(func=_check)
+
+
+# argparse dest -> (importer option, flag shown in errors)
+IMPORT_OPTIONS = {
+    "include_normal": "--no-normal",
+    "images": "--images",
+    "masks": "--masks",
+    "mask_suffix": "--mask-suffix",
+    "labels": "--labels",
+    "site": "--site",
+    "name": "--name",
+    "copy": "--reference",
+    "include_test": "--no-test",
+    "n_cases": "--n",
+    "size": "--size",
+    "seed": "--seed",
+}
+
+
+def _import(args) -> int:
+    import time
+
+    from aidemed.data.check import dataset_summary
+    from aidemed.data.importers import import_dataset, importer_options
+    from aidemed.data.io import DataError
+
+    accepted = importer_options(args.kind)
+    options = {}
+    for dest, flag in IMPORT_OPTIONS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if dest not in accepted:
+            raise DataError(f"option {flag} does not apply to `data import {args.kind}`")
+        options[dest] = value
+    src = args.src
+    if args.kind == "folder" and src is None and args.images is None:
+        raise DataError("`data import folder` needs SRC or --images DIR")
+    start = time.perf_counter()
+    dataset = import_dataset(
+        args.kind, src, args.out, force=args.force, split_seed=args.split_seed,
+        exclude_labels=tuple(args.exclude_label), **options,
+    )
+    for note in dataset.info.extra.get("import_notes", []):
+        print(f"note: {note}")
+    print(f"{dataset.root}: imported {args.kind} in {time.perf_counter() - start:.1f} s: {dataset_summary(dataset)}")
+    return 0
+
+
+def _check(args) -> int:
+    from aidemed.data.check import check_dataset, dataset_summary
+    from aidemed.data.manifest import load_dataset
+
+    problems = check_dataset(args.dir, require_splits=not args.no_splits)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{args.dir}: {len(problems)} problem(s)")
+        return 1
+    print(f"OK {args.dir}: {dataset_summary(load_dataset(args.dir))}")
+    return 0
+
 
 def _split(args) -> int:
     from aidemed.data.manifest import load_dataset

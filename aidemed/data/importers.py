@@ -76,14 +76,15 @@ def import_dataset(
     out_dir: str | Path,
     *,
     force: bool = False,
-    split_seed: int = 0,
+    split_seed: int | None = None,
     exclude_labels: tuple[str, ...] | list[str] = (),
     **options,
 ) -> Dataset:
     """Import `src` with the importer `kind` into the prepared dataset folder `out_dir`.
 
     `exclude_labels`: class labels left out of every split (the cases stay in the manifest), e.g.
-    ("normal",) for the standard BUSI benchmark. `force`: replace an existing `out_dir`.
+    ("normal",) for the standard BUSI benchmark. `split_seed`: the split's seed (default: the split an
+    importer wrote itself, else seed 0). `force`: replace an existing `out_dir`.
     """
     fn = _importer(kind)
     known = importer_options(kind)
@@ -116,7 +117,8 @@ def import_dataset(
         if not (staging / "manifest.jsonl").is_file():
             raise DataError(f"importer {kind!r} wrote no manifest")
         dataset = load_dataset(staging)
-        create_split_file(dataset, seed=split_seed, exclude_labels=tuple(exclude_labels))
+        if split_seed is not None or exclude_labels or not dataset.splits_path.is_file():
+            create_split_file(dataset, seed=split_seed or 0, exclude_labels=tuple(exclude_labels))
         _replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
