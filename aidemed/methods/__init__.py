@@ -1,0 +1,5 @@
+from aidemed.methods import supervised  # noqa: F401  (registers the methods)
+from aidemed.methods.base import Method, StepContext, TrainData
+from aidemed.methods.registry import get_method, list_methods, register_method
+
+__all__ = ["Method", "StepContext", "TrainData", "get_method", "list_methods", "register_method"]

@@ -1,0 +1,4 @@
+from aidemed.nets import segmentation  # noqa: F401  (registers the networks)
+from aidemed.nets.registry import create_model, get_entry, list_models, register_model
+
+__all__ = ["create_model", "get_entry", "list_models", "register_model"]

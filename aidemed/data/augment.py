@@ -1,0 +1,102 @@
+"""Augmentation on whole batches of tensors (one affine grid per batch, no per-image Python loop).
+
+Written here rather than with MONAI's per-sample dictionary transforms because training keeps the
+whole data set in memory as tensors, and AIDE needs the same random views applied to images and
+mapped back onto predictions, in a batch, on the device. Every random draw takes an explicit
+torch.Generator so a run is reproducible and a resumed run repeats the same draws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class AugmentConfig:
+    flip_prob: float = 0.5  # horizontal flip
+    rotate_degrees: float = 15.0
+    scale_range: tuple[float, float] = (0.9, 1.1)
+    affine_prob: float = 0.7
+    intensity_prob: float = 0.5
+    intensity_scale: float = 0.15  # multiplicative, +/-
+    intensity_shift: float = 0.15  # additive, +/-, in z-score units
+    gamma_range: tuple[float, float] = (0.8, 1.25)
+    noise_std: float = 0.05
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=generator)
+
+
+def random_affine(
+    n: int,
+    generator: torch.Generator,
+    rotate_degrees: float,
+    scale_range: tuple[float, float] = (1.0, 1.0),
+    flip_prob: float = 0.5,
+    apply_prob: float = 1.0,
+) -> torch.Tensor:
+    """(n, 2, 3) matrices in affine_grid's convention (output coordinates -> input coordinates)."""
+    angle = _uniform(n, -rotate_degrees, rotate_degrees, generator) * math.pi / 180
+    scale = _uniform(n, *scale_range, generator)
+    flip = torch.where(torch.rand(n, generator=generator) < flip_prob, -1.0, 1.0)
+    active = torch.rand(n, generator=generator) < apply_prob
+    angle = torch.where(active, angle, torch.zeros_like(angle))
+    scale = torch.where(active, scale, torch.ones_like(scale))
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * flip, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
+    return theta
+
+
+def invert_affine(theta: torch.Tensor) -> torch.Tensor:
+    linear = theta[:, :, :2]
+    inverse = torch.linalg.inv(linear)
+    shift = -(inverse @ theta[:, :, 2:])
+    return torch.cat([inverse, shift], dim=2)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Resample (B, C, H, W) by per-sample affine matrices; outside the frame is zero."""
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def warp_labels(labels: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) integer label maps warped with nearest-neighbour sampling."""
+    return warp(labels[:, None].float(), theta, mode="nearest")[:, 0].round().to(labels.dtype)
+
+
+def intensity_augment(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    n = x.shape[0]
+    active = (torch.rand(n, generator=generator) < cfg.intensity_prob).to(x.device, x.dtype).view(n, 1, 1, 1)
+    scale = _uniform(n, 1 - cfg.intensity_scale, 1 + cfg.intensity_scale, generator).to(x).view(n, 1, 1, 1)
+    shift = _uniform(n, -cfg.intensity_shift, cfg.intensity_shift, generator).to(x).view(n, 1, 1, 1)
+    gamma = _uniform(n, *cfg.gamma_range, generator).to(x).view(n, 1, 1, 1)
+    # Gamma acts on a min-max rescaled copy so that it bends contrast without changing the range.
+    low = x.amin(dim=(1, 2, 3), keepdim=True)
+    high = x.amax(dim=(1, 2, 3), keepdim=True)
+    unit = (x - low) / (high - low + 1e-6)
+    bent = unit.clamp_min(0) ** gamma * (high - low) + low
+    noise = torch.randn(x.shape, generator=generator).to(x) * cfg.noise_std
+    augmented = bent * scale + shift + noise
+    return active * augmented + (1 - active) * x
+
+
+def augment_batch(
+    image: torch.Tensor,
+    labels: dict[str, torch.Tensor],
+    cfg: AugmentConfig,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Same random spatial transform for the image and every label map, then intensity changes."""
+    theta = random_affine(image.shape[0], generator, cfg.rotate_degrees, cfg.scale_range, cfg.flip_prob,
+                          cfg.affine_prob)
+    image = warp(image, theta)
+    labels = {name: warp_labels(value, theta) for name, value in labels.items()}
+    return intensity_augment(image, cfg, generator), labels

@@ -1,0 +1,71 @@
+"""The run configuration: plain data, saved as JSON beside the checkpoints (nnU-Net's plans spirit)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from aidemed.data.augment import AugmentConfig
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    method: str = "supervised"
+    net: str = "unet-small"
+    profile: str = "standard"
+    labelled_fraction: float = 1.0
+    seed: int = 0
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"  # adamw | adam | sgd
+    scheduler: str = "poly"  # poly | cosine | none
+    iterations_per_epoch: int = 0  # 0: one pass over the training images (labelled and not)
+    val_every: int = 1
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # mixed precision (bf16) on CUDA only
+    num_threads: int = 0  # 0: leave torch's default
+    progress: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    method_args: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        values = dict(data)
+        if isinstance(values.get("augment"), dict):
+            augment = dict(values["augment"])
+            for key in ("scale_range", "gamma_range"):
+                if key in augment:
+                    augment[key] = tuple(augment[key])
+            values["augment"] = AugmentConfig(**augment)
+        return cls(**values)
+
+    def save(self, path: Path) -> None:
+        from aidemed.data.manifest import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def merge_method_args(defaults, overrides: dict):
+    """Fill a method's dataclass of defaults from the run's method_args, rejecting unknown keys."""
+    known = {f.name for f in fields(defaults)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown options for {type(defaults).__name__}: {sorted(unknown)} (known: {sorted(known)})")
+    for key, value in overrides.items():
+        setattr(defaults, key, value)
+    return defaults

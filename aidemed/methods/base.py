@@ -1,0 +1,166 @@
+"""What every training method shares. A method holds the model logic (networks, optimisers, losses,
+what a step does); the loop that owns epochs, devices, precision, validation and checkpoints is
+`aidemed.engine.trainer.Trainer`, as in Lightning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from aidemed.data.augment import AugmentConfig, augment_batch
+from aidemed.engine.config import TrainConfig
+from aidemed.nets import create_model
+
+
+@dataclass
+class TrainData:
+    """The training samples of one run, in memory.
+
+    `has_label`: a mask is given for training (ground truth, or a noisy mask in the noisy setting).
+    `trusted`: the given mask is ground truth that no method may rewrite.
+    """
+
+    images: torch.Tensor  # (N, C, S, S) float32
+    masks: torch.Tensor  # (N, S, S) int64, zeros where has_label is False
+    has_label: torch.Tensor  # (N,) bool
+    trusted: torch.Tensor  # (N,) bool
+    case_ids: np.ndarray  # (N,) str
+    num_classes: int
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def in_channels(self) -> int:
+        return self.images.shape[1]
+
+    def indices(self, which: torch.Tensor) -> torch.Tensor:
+        return torch.nonzero(which, as_tuple=False).flatten()
+
+
+@dataclass
+class StepContext:
+    """What the loop gives a method for one step."""
+
+    epoch: int
+    step: int
+    generator: torch.Generator
+    device: torch.device
+    augment: AugmentConfig
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    data: TrainData
+    logs: dict = field(default_factory=dict)
+
+    def batch(self, index: torch.Tensor, labels: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Augmented images and label maps for these sample indices, on the device."""
+        image, labels = augment_batch(self.data.images[index], labels, self.augment, self.generator)
+        return image.to(self.device, non_blocking=True), {k: v.to(self.device, non_blocking=True) for k, v in labels.items()}
+
+
+class Method:
+    """Base class; subclasses are registered with `@register_method(name)`."""
+
+    name = "base"
+    Options = None  # a dataclass of method-specific options with their defaults
+
+    def __init__(self, cfg: TrainConfig, data: TrainData, device: torch.device):
+        self.cfg, self.data, self.device = cfg, data, device
+        self.options = self._options(cfg.method_args)
+        self.networks: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+
+    def _options(self, overrides: dict):
+        from aidemed.engine.config import merge_method_args
+
+        if self.Options is None:
+            if overrides:
+                raise ValueError(f"method {self.name!r} takes no method options, got {sorted(overrides)}")
+            return None
+        return merge_method_args(self.Options(), overrides)
+
+    # ----- building blocks for subclasses
+    def new_network(self, key: str, seed_offset: int = 0) -> nn.Module:
+        torch.manual_seed(self.cfg.seed * 7 + seed_offset)
+        net = create_model(self.cfg.net, self.data.in_channels, self.data.num_classes).to(self.device)
+        optimizer = make_optimizer(self.cfg, net.parameters())
+        self.networks[key], self.optimizers[key] = net, optimizer
+        self.schedulers[key] = make_scheduler(self.cfg, optimizer)
+        return net
+
+    def step_optimizer(self, key: str, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[key]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    # ----- the interface the loop calls
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def epoch_pool(self) -> torch.Tensor:
+        """Sample indices an epoch iterates over (cycled to the epoch's length)."""
+        return self.data.indices(self.data.has_label)
+
+    def training_step(self, index: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+        raise NotImplementedError
+
+    def on_epoch_start(self, epoch: int, ctx: StepContext) -> dict:
+        return {}
+
+    def on_epoch_end(self, epoch: int, ctx: StepContext) -> dict:
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        return {}
+
+    def candidates(self) -> dict[str, list[nn.Module]]:
+        """Models to validate: name -> networks whose softmax outputs are averaged."""
+        return {key: [net] for key, net in self.networks.items()}
+
+    def state_dict(self) -> dict:
+        return {
+            "networks": {k: v.state_dict() for k, v in self.networks.items()},
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for group in ("networks", "optimizers", "schedulers"):
+            for key, value in state[group].items():
+                getattr(self, group)[key].load_state_dict(value)
+        self.load_extra_state(state.get("extra", {}))
+
+    def extra_state(self) -> dict:
+        """Tensors or plain data a method keeps between epochs (e.g. AIDE's label copies)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.99, nesterov=True, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r} (adamw, adam, sgd)")
+
+
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
+    epochs = max(cfg.epochs, 1)
+    if cfg.scheduler == "poly":  # nnU-Net's schedule
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: max(1 - e / epochs, 0.0) ** 0.9)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if cfg.scheduler == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0)
+    raise ValueError(f"unknown scheduler {cfg.scheduler!r} (poly, cosine, none)")
