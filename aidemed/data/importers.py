@@ -44,13 +44,17 @@ from aidemed.data.splits import create_split_file
 Importer = Callable[..., Dataset]
 IMPORTERS: dict[str, Importer] = {}
 
-# Importers that need no SRC argument.
-NO_SOURCE = {"phantom"}
+# Importers whose SRC may be None (phantom needs none; folder can take --images instead).
+SOURCE_OPTIONAL: set[str] = set()
 
 
-def register_importer(name: str) -> Callable[[Importer], Importer]:
+def register_importer(name: str, *, needs_source: bool = True) -> Callable[[Importer], Importer]:
     def decorator(fn: Importer) -> Importer:
         IMPORTERS[name] = fn
+        if needs_source:
+            SOURCE_OPTIONAL.discard(name)
+        else:
+            SOURCE_OPTIONAL.add(name)
         return fn
 
     return decorator
@@ -92,7 +96,7 @@ def import_dataset(
     if unknown:
         accepted = ", ".join(sorted(known)) or "none"
         raise DataError(f"importer {kind!r} does not take option(s) {', '.join(unknown)} (it takes: {accepted})")
-    if src is None and kind not in NO_SOURCE:
+    if src is None and kind not in SOURCE_OPTIONAL:
         raise DataError(f"importer {kind!r} needs a source folder (SRC)")
     src_path = Path(src).expanduser() if src is not None else None
     if src_path is not None and not src_path.exists():
@@ -104,8 +108,8 @@ def import_dataset(
             raise DataError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()) and not force:
             raise DataError(f"{out_dir}: already exists and is not empty; use --force (force=True) to replace it")
-    if src_path is not None and src_path.resolve() in (out_dir.resolve(), *out_dir.resolve().parents):
-        raise DataError(f"{out_dir}: the output folder must not be the source folder or inside it")
+    if src_path is not None and out_dir.resolve() in (src_path.resolve(), *src_path.resolve().parents):
+        raise DataError(f"{out_dir}: the output folder must not be the source folder or contain it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
 
     staging = out_dir.parent / f".{out_dir.name}.importing-{os.getpid()}"
@@ -364,7 +368,7 @@ def _read_class_labels(path: Path) -> dict[str, str]:
     return labels
 
 
-@register_importer("folder")
+@register_importer("folder", needs_source=False)
 def import_folder(
     src: Path | None,
     out_dir: Path,
@@ -610,7 +614,7 @@ def import_nnunet(src: Path, out_dir: Path, *, copy: bool = True, include_test: 
 # ---------------------------------------------------------------------------------------- phantom
 
 
-@register_importer("phantom")
+@register_importer("phantom", needs_source=False)
 def import_phantom(src: Path | None, out_dir: Path, *, n_cases: int = 60, size: int = 128, seed: int = 0) -> Dataset:
     """The embedded synthetic phantom data (no SRC): `aidemed.data.phantom.generate_phantom_dataset`."""
     if src is not None:
