@@ -192,7 +192,12 @@ def present_labels(*arrays: np.ndarray) -> list[int]:
     """Foreground labels (non-zero values) found in any of the arrays, sorted."""
     found: set[int] = set()
     for array in arrays:
-        found.update(int(v) for v in np.unique(array) if v != 0)
+        array = np.asarray(array)
+        if array.dtype.kind == "u" and array.itemsize <= 2:
+            values = np.flatnonzero(np.bincount(array.ravel()))  # linear time; unique() sorts
+        else:
+            values = np.unique(array)
+        found.update(int(v) for v in values if v != 0)
     return sorted(found)
 
 
