@@ -159,7 +159,6 @@ def distance_metrics(
     pred_mask: np.ndarray,
     gt_mask: np.ndarray,
     spacing: float | Sequence[float] | None = None,
-    percentile: float = 95.0,
 ) -> dict[str, float]:
     """HD95 and ASSD of two binary masks in physical units, with the module's empty-mask rules."""
     pred_mask, gt_mask = np.asarray(pred_mask, dtype=bool), np.asarray(gt_mask, dtype=bool)
@@ -170,7 +169,7 @@ def distance_metrics(
     if pred_any != gt_any:
         return dict.fromkeys(DISTANCE_METRICS, float("nan"))
     pred_to_gt, gt_to_pred = surface_distances(pred_mask, gt_mask, spacing)
-    hd = max(np.percentile(pred_to_gt, percentile), np.percentile(gt_to_pred, percentile))
+    hd = max(np.percentile(pred_to_gt, 95), np.percentile(gt_to_pred, 95))
     assd = (pred_to_gt.sum() + gt_to_pred.sum()) / (pred_to_gt.size + gt_to_pred.size)
     return {"hd95": float(hd), "assd": float(assd)}
 
