@@ -230,6 +230,7 @@ def _finish(out_dir: Path, info: DatasetInfo, cases: list[Case]) -> Dataset:
 
 # ------------------------------------------------------------------------------------------ BUSI
 
+LESION_LABELS = {"background": 0, "lesion": 1}
 BUSI_CLASSES = ("benign", "malignant", "normal")
 _BUSI_NAME = re.compile(r"^(?P<cls>[a-z]+) \((?P<num>\d+)\)$")
 _BUSI_MASK = re.compile(r"^(?P<base>.+)_mask(?:_(?P<k>\d+))?$")
@@ -247,7 +248,7 @@ def import_busi(src: Path, out_dir: Path, *, include_normal: bool = True) -> Dat
     missing = [c for c in classes if not (root / c).is_dir()]
     if missing:
         raise DataError(f"{root}: not a BUSI folder (no {', '.join(missing)}/ subfolder)")
-    info = DatasetInfo(name="busi", classes=list(classes), dims=2, source=str(root.resolve()))
+    info = DatasetInfo(name="busi", labels=dict(LESION_LABELS), classes=list(classes), dims=2, source=str(root.resolve()))
     cases: list[Case] = []
     for cls in classes:
         folder = root / cls
@@ -307,7 +308,7 @@ def import_stu(src: Path, out_dir: Path, *, threshold: float = 128) -> Dataset:
     """
     root = src / "Hospital" if (src / "Hospital").is_dir() else src
     _require_dir(root, "STU folder")
-    info = DatasetInfo(name="stu", dims=2, source=str(root.resolve()))
+    info = DatasetInfo(name="stu", labels=dict(LESION_LABELS), dims=2, source=str(root.resolve()))
     numbered = []
     for path in _files(root, IMAGE_2D_SUFFIXES):
         m = _STU_IMAGE.match(strip_suffix(path.name))
