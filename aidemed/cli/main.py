@@ -12,6 +12,7 @@ from aidemed import __version__
 COMMAND_MODULES = (
     "aidemed.cli.data",
     "aidemed.cli.evaluate",
+    "aidemed.cli.train",
 )
 
 

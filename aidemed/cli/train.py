@@ -1,0 +1,99 @@
+"""`aidemed train` and `aidemed predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train a segmentation method on a prepared dataset")
+    add_train_arguments(train)
+    train.set_defaults(func=_train)
+
+    predict = subparsers.add_parser("predict", help="predict masks in the input's own geometry")
+    predict.add_argument("model", help="a run folder (uses checkpoints/best.pt) or a .pt checkpoint")
+    predict.add_argument("input", help="an image file, a folder of images, or a prepared dataset folder")
+    predict.add_argument("-o", "--output", required=True, help="folder for the predicted masks")
+    predict.add_argument("--split", default=None, help="with a prepared dataset: only this split (e.g. test)")
+    predict.add_argument("--overlay", action="store_true", help="also write overlay PNGs (image + mask outline)")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(func=_predict)
+
+
+def add_train_arguments(parser) -> None:
+    from aidemed.engine.config import TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("--data", required=True, help="prepared dataset folder (`aidemed data import`)")
+    parser.add_argument("--method", default=d.method, help="registered method (see `aidemed train --list`)")
+    parser.add_argument("--net", default=d.net, help="registered network")
+    parser.add_argument("--profile", default=d.profile, help="small (64 px), standard (128 px), large (256 px) or a size")
+    parser.add_argument("--labelled-fraction", type=float, default=d.labelled_fraction,
+                        help="label budget: fraction of training masks used (a budget of the split file)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--optimizer", default=d.optimizer, choices=("adamw", "adam", "sgd"))
+    parser.add_argument("--scheduler", default=d.scheduler, choices=("poly", "cosine", "none"))
+    parser.add_argument("--iterations-per-epoch", type=int, default=d.iterations_per_epoch,
+                        help="0: one pass over all training images")
+    parser.add_argument("--device", default=d.device)
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0: default)")
+    parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="a method option, e.g. --method-arg select=ensemble (repeatable)")
+    parser.add_argument("-o", "--output", default=None, help="run folder (default runs/DATASET-METHOD-fF-sSEED)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args):
+    from aidemed.engine.config import TrainConfig
+
+    method_args = {}
+    for item in args.method_arg:
+        if "=" not in item:
+            raise SystemExit(f"aidemed: error: --method-arg expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        method_args[key.replace("-", "_")] = yaml.safe_load(value)
+    return TrainConfig(
+        data=str(Path(args.data).resolve()), method=args.method, net=args.net, profile=str(args.profile),
+        labelled_fraction=args.labelled_fraction, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
+        iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp,
+        num_threads=args.threads, progress=not args.quiet, method_args=method_args,
+    )
+
+
+def default_run_dir(cfg) -> Path:
+    return Path("runs") / f"{Path(cfg.data).name}-{cfg.method}-f{cfg.labelled_fraction:g}-s{cfg.seed}"
+
+
+def _train(args) -> int:
+    from aidemed.engine.run import train
+
+    cfg = config_from_args(args)
+    run_dir = Path(args.output) if args.output else default_run_dir(cfg)
+    result = train(cfg, run_dir, resume=args.resume)
+    test = result["test"]
+    print(f"{run_dir}: best val Dice {result['best']['score']:.4f} ({result['best']['candidate']}, "
+          f"epoch {result['best']['epoch']}); test Dice {test['dice']:.4f}, HD95 {test['hd95']:.2f} "
+          f"over {test['n_cases']} cases; {result['train_seconds']:.0f} s")
+    return 0
+
+
+def _model_path(model: str) -> Path:
+    path = Path(model)
+    return path / "checkpoints" / "best.pt" if path.is_dir() else path
+
+
+def _predict(args) -> int:
+    from aidemed.engine.predict import predict_inputs
+
+    written = predict_inputs(_model_path(args.model), args.input, args.output, split=args.split,
+                             overlay=args.overlay, device=args.device)
+    print(f"{args.output}: wrote {len(written)} masks")
+    return 0
