@@ -11,6 +11,7 @@ from aidemed import __version__
 # One module per top-level command group; each defines register(subparsers).
 COMMAND_MODULES = (
     "aidemed.cli.data",
+    "aidemed.cli.reports",
     "aidemed.cli.evaluate",
     "aidemed.cli.train",
 )

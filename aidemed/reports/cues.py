@@ -12,6 +12,7 @@ or both) and an optional *reach* in words. Kinds, in the order a conflict is set
   hedge governs the mention ("no pneumothorax or effusion" is negative; "atelectasis or scarring"
   is uncertain; "no opacity to suggest pneumonia" is negative).
 - ``terminator``: ends a cue's scope: "but", "however", "although", "which", ";" and sentence ends.
+- ``pseudo``: look-alikes that must not act as cues ("age-indeterminate fracture", "not only").
 - ``q_abnormal``/``q_normal``/``q_stable``/``q_borderline``: size qualifiers, which only anatomy
   mentions ("heart size", "mediastinum") need: "normal heart size" is a negative Cardiomegaly,
   "stable cardiac silhouette" an uncertain one (CheXpert convention).
@@ -40,9 +41,10 @@ Q_ABNORMAL = "q_abnormal"
 Q_NORMAL = "q_normal"
 Q_STABLE = "q_stable"
 Q_BORDERLINE = "q_borderline"
+PSEUDO = "pseudo"
 
 QUALIFIER_KINDS = (Q_ABNORMAL, Q_NORMAL, Q_STABLE, Q_BORDERLINE)
-CUE_KINDS = (PRE_UNCERTAIN, NEGATION, UNCERTAIN, WEAK, TERMINATOR) + QUALIFIER_KINDS
+CUE_KINDS = (PRE_UNCERTAIN, NEGATION, UNCERTAIN, WEAK, TERMINATOR, PSEUDO) + QUALIFIER_KINDS
 
 # When the cue before a mention and the cue after it disagree, the higher priority wins.
 PRIORITY = {PRE_UNCERTAIN: 3, NEGATION: 2, UNCERTAIN: 1, WEAK: 0}
@@ -121,7 +123,7 @@ DEFAULT_CUES: tuple[CueGroup, ...] = (
     # --- uncertainty (graded) ---------------------------------------------------------------------
     _g(UNCERTAIN, G.PROBABLE, FWD, [
         "likely", "most likely", "more likely", "probable", "probably", "presumably", "presumed",
-        "presumptive", "suspicious for", "suspicious of", "suspicious", "suspect", "suspected",
+        "presumptive", "suspicious for", "suspicious of", "suspect", "suspected",
         "concerning for", "concern for", "worrisome for", "worrying for", "favor", "favour",
         "favored", "favoured", "favoring", "compatible with", "most compatible with",
         "thought to represent", "thought to be", "believed to represent", "strongly suggestive of",
@@ -137,7 +139,8 @@ DEFAULT_CUES: tuple[CueGroup, ...] = (
         "differential considerations include", "considerations include", "considerations would include",
         "differential diagnosis of", "differential diagnoses include", "raise the possibility of",
         "raises the possibility of", "possibility of", "correlate for", "clinical correlation for",
-        "obscuring", "obscures", "vague", "can~not be assessed",
+        "obscuring", "obscures", "vague", "can~not be assessed", "unclear", "unclear whether",
+        "unclear if", "uncertain whether", "not certain whether",
     ]),
     _g(UNCERTAIN, G.POSSIBLE, BWD, [
         "may be present", "might be present", "could be present", "may be seen", "may be noted",
@@ -153,6 +156,8 @@ DEFAULT_CUES: tuple[CueGroup, ...] = (
     ]),
     # --- weak hedges: yield to any negation or stronger hedge in scope ------------------------------
     _g(WEAK, G.POSSIBLE, BOTH, ["or", "and/or", "versus", "vs", "vs."], reach=3),
+    # an attributive hedge inside a negated list stays negated: "no consolidation, suspicious opacity"
+    _g(WEAK, G.PROBABLE, FWD, ["suspicious", "suspicious appearing"], reach=3),
     _g(WEAK, G.PROBABLE, FWD, [
         "suggest", "suggests", "suggesting", "suggestive of", "to suggest", "indicate", "indicates",
         "indicating", "to indicate",
@@ -168,7 +173,7 @@ DEFAULT_CUES: tuple[CueGroup, ...] = (
         "enlarged", "enlargement", "large", "larger", "prominent", "prominence", "widened",
         "widening", "wide", "increased", "dilated", "dilatation", "dilation", "globular", "abnormal",
         "big", "increase", "increasing", "enlarging", "mildly enlarged", "moderately enlarged",
-        "markedly enlarged", "massively enlarged",
+        "markedly enlarged", "massively enlarged", "mildly prominent",
     ], reach=8),
     _g(Q_NORMAL, None, BOTH, [
         "normal", "normal in size", "within normal limits", "within normal limits of size",
@@ -185,7 +190,12 @@ DEFAULT_CUES: tuple[CueGroup, ...] = (
         "without significant change", "without interval change", "stably", "not significantly changed",
         "no significant interval change", "grossly stable", "no substantial change",
     ], reach=8),
-    _g(Q_BORDERLINE, None, BOTH, ["borderline", "borderline enlarged", "mildly prominent", "top~normal to mildly enlarged"], reach=4),
+    _g(Q_BORDERLINE, None, BOTH, ["borderline", "borderline enlarged", "borderline in size"], reach=4),
+    # look-alikes of cues, matched so that their words do not act as cues
+    _g(PSEUDO, None, BOTH, [
+        "age~indeterminate", "indeterminate age", "of indeterminate age", "not only", "no longer than",
+        "gram negative", "not otherwise",
+    ]),
 )
 
 
@@ -265,7 +275,7 @@ class CueTokenizer:
                 group = cache.get(text, False)
                 if group is False:
                     group = self._resolve(text)
-                if group is None:
+                if group is None or group.kind == PSEUDO:
                     continue
             elif name == "END":
                 append((m.start(), m.end(), SENTENCE_END, None, BOTH, None))

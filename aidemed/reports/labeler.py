@@ -40,6 +40,7 @@ from aidemed.reports.cues import (
     QUALIFIER_KINDS,
     SENTENCE_END,
     TERMINATOR,
+    UNCERTAIN,
     WEAK,
     CueTokenizer,
     with_extra_cues,
@@ -129,7 +130,7 @@ class ReportLabeler:
         names = self._names
         for ms, me, targets in hits:
             for index, kind in targets:
-                graded = self._grade(low, ms, me, kind, cues, cue_starts, hit_starts)
+                graded = self._grade(low, ms, me, index, kind, cues, cue_starts, hits, hit_starts)
                 if graded is None:
                     continue
                 grade, cue = graded
@@ -168,7 +169,7 @@ class ReportLabeler:
             cue_end=offset + cue[1] if cue is not None else None,
         )
 
-    def _grade(self, low, ms, me, kind, cues, cue_starts, hit_starts):
+    def _grade(self, low, ms, me, index, kind, cues, cue_starts, hits, hit_starts):
         """(grade, deciding cue) of one mention, or None when an anatomy mention has no qualifier."""
         before = _scope_before(low, cues, bisect_left(cue_starts, ms), ms)
         after = _scope_after(low, cues, bisect_left(cue_starts, me), me)
@@ -182,7 +183,7 @@ class ReportLabeler:
             if qkind in (Q_STABLE, Q_BORDERLINE):
                 return G.POSSIBLE, qualifier
             # Q_ABNORMAL: an enlarged heart, graded by the hedges around it like any finding
-        return _classify(low, ms, me, before, after, hit_starts)
+        return _classify(low, ms, me, before, after, index, hits, hit_starts)
 
 
 _SENTENCE_END_RE = re.compile(r"[.!?]+(?=\s|$)(?<!\bvs\.)(?<!\bdr\.)|\n[ \t]*\n")
@@ -241,20 +242,20 @@ def _nearest_qualifier(low, before, after, ms):
     return best
 
 
-def _classify(low, ms, me, before, after, hit_starts):
+def _classify(low, ms, me, before, after, index, hits, hit_starts):
+    """Grade a finding mention from the cues in its clause (see the module docstring)."""
     fwd = weak = None
     for c, gap in before:
         kind = c[2]
         if kind in QUALIFIER_KINDS:
-            if kind == Q_BORDERLINE and gap <= c[5] and fwd is None:
-                fwd = (c[0], c[1], "uncertain", G.POSSIBLE, FWD, c[5])  # "borderline cardiomegaly"
+            if kind == Q_BORDERLINE and gap <= c[5]:
+                fwd = (c[0], c[1], UNCERTAIN, G.POSSIBLE, FWD, c[5])  # "borderline cardiomegaly"
                 break
             continue
         if c[4] == BWD or (c[5] is not None and gap > c[5]):
             continue
         if kind == WEAK:
-            # only for the mention right after it: "effusion or atelectasis", not "... or x, atelectasis"
-            if weak is None and bisect_left(hit_starts, c[1]) == bisect_left(hit_starts, ms):
+            if weak is None and _weak_applies(c, index, hits, hit_starts, ms, before=True):
                 weak = c
             continue
         fwd = c
@@ -262,10 +263,16 @@ def _classify(low, ms, me, before, after, hit_starts):
     bwd = None
     for c, gap in after:
         kind = c[2]
-        if kind in QUALIFIER_KINDS or c[4] == FWD or (c[5] is not None and gap > c[5]):
+        if kind in QUALIFIER_KINDS:
+            continue
+        if c[4] == FWD:
+            if kind != WEAK:
+                break  # "cardiomegaly with no failure or pneumonia": the "or" belongs to "no ..."
+            continue
+        if c[5] is not None and gap > c[5]:
             continue
         if kind == WEAK:
-            if weak is None and bisect_left(hit_starts, me) == bisect_left(hit_starts, c[0]):
+            if weak is None and _weak_applies(c, index, hits, hit_starts, me, before=False):
                 weak = c
             continue
         bwd = c
@@ -277,6 +284,25 @@ def _classify(low, ms, me, before, after, hit_starts):
     if cue is None:
         return G.DEFINITE, None
     return cue[3], cue
+
+
+def _weak_applies(cue, index, hits, hit_starts, edge, before):
+    """A reach-limited weak hedge ("or", "versus", "/") hedges only the mention right next to it,
+    and not at all when the alternative is the same observation ("nodule or mass" is a lesion)."""
+    if cue[5] is None:
+        return True
+    if before:
+        if bisect_left(hit_starts, cue[1]) != bisect_left(hit_starts, edge):
+            return False  # another mention sits between the cue and this one
+        k = bisect_left(hit_starts, cue[0]) - 1  # the alternative, before the cue
+    else:
+        k = bisect_left(hit_starts, edge)
+        if k < len(hits) and hits[k][0] < cue[0]:
+            return False
+        k = bisect_left(hit_starts, cue[1])  # the alternative, after the cue
+    if 0 <= k < len(hits) and any(t[0] == index for t in hits[k][2]):
+        return False
+    return True
 
 
 __all__ = ["ReportLabeler", "ReportLabels", "Mention", "lowercase_same_length"]
