@@ -181,7 +181,7 @@ DEFAULT_CUES: tuple[CueGroup, ...] = (
         "unremarkable", "not enlarged", "not significantly enlarged", "not markedly enlarged",
         "not appreciably enlarged", "not widened", "upper limits of normal", "upper limit of normal",
         "upper normal", "upper~normal limits", "top normal", "top~normal", "high normal",
-        "normal size", "not abnormally enlarged", "not significantly widened", "no enlargement",
+        "normal size", "not abnormally enlarged", "not significantly widened",
         "within normal size limits",
     ], reach=8),
     _g(Q_STABLE, None, BOTH, [
