@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from aidemed import __version__
@@ -14,6 +15,7 @@ COMMAND_MODULES = (
     "aidemed.cli.reports",
     "aidemed.cli.evaluate",
     "aidemed.cli.train",
+    "aidemed.cli.bench",
 )
 
 
@@ -31,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from aidemed.data.io import DataError
+    from aidemed.engine.checkpoint import CheckpointError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -39,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except DataError as exc:
+    except (DataError, CheckpointError, ValueError) as exc:
+        # Bad inputs and bad options end with one clear line; AIDEMED_DEBUG=1 shows the traceback.
+        if os.environ.get("AIDEMED_DEBUG"):
+            raise
         print(f"aidemed: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

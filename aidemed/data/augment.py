@@ -9,23 +9,11 @@ torch.Generator so a run is reproducible and a resumed run repeats the same draw
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class AugmentConfig:
-    flip_prob: float = 0.5  # horizontal flip
-    rotate_degrees: float = 15.0
-    scale_range: tuple[float, float] = (0.9, 1.1)
-    affine_prob: float = 0.7
-    intensity_prob: float = 0.5
-    intensity_scale: float = 0.15  # multiplicative, +/-
-    intensity_shift: float = 0.15  # additive, +/-, in z-score units
-    gamma_range: tuple[float, float] = (0.8, 1.25)
-    noise_std: float = 0.05
+from aidemed.engine.config import AugmentConfig
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:

@@ -53,13 +53,14 @@ def is_nifti(path: str | Path) -> bool:
     return file_suffix(path) in NIFTI_SUFFIXES
 
 
-def _read_2d(path: Path) -> tuple[np.ndarray, Geometry]:
+def _read_2d(path: Path, as_labels: bool = False) -> tuple[np.ndarray, Geometry]:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode in ("I;16", "I;16B", "I", "F"):
+            if img.mode in ("I;16", "I;16B", "I", "F") or (as_labels and img.mode == "P"):
+                # A palette mask stores label indices; converting it to gray would mix the palette colours.
                 array = np.asarray(img, dtype=np.float32)
             else:
                 array = np.asarray(img.convert("L"), dtype=np.float32)
@@ -90,7 +91,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, Geometry]:
     return array, geometry
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray, Geometry]:
+def read_image(path: str | Path, as_labels: bool = False) -> tuple[np.ndarray, Geometry]:
     """Read one image channel as float32 with its geometry. Raises DataError naming the file."""
     path = Path(path)
     if not path.is_file():
@@ -98,7 +99,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, Geometry]:
     if is_nifti(path):
         return _read_nifti(path)
     if file_suffix(path) in IMAGE_2D_SUFFIXES:
-        return _read_2d(path)
+        return _read_2d(path, as_labels)
     raise DataError(f"{path}: unsupported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})")
 
 
@@ -108,7 +109,7 @@ def read_mask(path: str | Path) -> tuple[np.ndarray, Geometry]:
     A 2D mask whose values are exactly {0, 255} (the usual 8-bit binary PNG) is read as {0, 1}.
     Other values must be small non-negative integers (a label set); anything else is a DataError.
     """
-    array, geometry = read_image(path)
+    array, geometry = read_image(path, as_labels=True)
     values = np.unique(array)
     if not np.all(np.equal(np.mod(values, 1), 0)) or values.min(initial=0) < 0:
         raise DataError(f"{path}: mask values are not a label set (found {values[:8].tolist()}...)")
@@ -146,5 +147,7 @@ def write_image_png(path: str | Path, image: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     array = np.clip(np.asarray(image, dtype=np.float32), 0, 255).round().astype(np.uint8)
-    Image.fromarray(array).save(path, format="PNG")
+    tmp = path.with_name(path.name + ".tmp.png")
+    Image.fromarray(array).save(tmp, format="PNG")
+    tmp.replace(path)
     return path

@@ -1,7 +1,7 @@
 """Seeded, stratified train/val/test splits and nested label budgets.
 
 Nesting: for one seed each stratum's training cases are put in one fixed random order and a budget
-of fraction f takes the first round(f * n) of them, so the 5% cases are inside the 10% cases, which
+of fraction f takes the first max(1, round(f * n)) of them, so the 5% cases are inside the 10% cases, which
 are inside the 25% cases.
 """
 
@@ -44,11 +44,13 @@ def make_splits(
     fractions: dict[str, float] | None = None,
     stratify: tuple[str, ...] = ("label", "site"),
 ) -> dict[str, list[str]]:
+    """Unannotated cases all go to train (they cannot be scored); annotated ones are split per stratum."""
     fractions = fractions or DEFAULT_FRACTIONS
     names = list(fractions)
     rng = np.random.default_rng(seed)
     split: dict[str, list[str]] = {name: [] for name in names}
-    for ids in _group(cases, stratify).values():
+    split.setdefault("train", []).extend(c.id for c in cases if not c.mask)
+    for ids in _group([c for c in cases if c.mask], stratify).values():
         order = [ids[i] for i in rng.permutation(len(ids))]
         start = 0
         for name, count in zip(names, _largest_remainder(len(ids), [fractions[n] for n in names])):
@@ -72,10 +74,9 @@ def label_budgets(
     for fraction in sorted(budgets):
         chosen = []
         for order in orders:
-            take = int(round(fraction * len(order)))
+            # At least one case per stratum, so that a small budget never drops a class.
+            take = max(1, int(round(fraction * len(order)))) if order and fraction > 0 else 0
             chosen.extend(order[:take])
-        if not chosen and annotated:
-            chosen = [orders[0][0]] if orders and orders[0] else []
         result[format_fraction(fraction)] = sorted(chosen)
     return result
 

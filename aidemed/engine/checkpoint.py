@@ -35,8 +35,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused to load: the checkpoint holds objects other than tensors "
-                              f"and plain data, which could run code ({str(exc).splitlines()[0]})") from exc
+        if "Unsupported global" in str(exc):  # the unpickler met a class or function reference
+            raise CheckpointError(f"{path}: refused to load: the checkpoint holds objects other than tensors "
+                                  "and plain data, which could run code") from exc
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({str(exc).splitlines()[0]})") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({str(exc).splitlines()[0]})") from exc
     if not isinstance(state, dict):

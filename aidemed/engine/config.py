@@ -6,7 +6,18 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from aidemed.data.augment import AugmentConfig
+
+@dataclass
+class AugmentConfig:
+    flip_prob: float = 0.5  # horizontal flip
+    rotate_degrees: float = 15.0
+    scale_range: tuple[float, float] = (0.9, 1.1)
+    affine_prob: float = 0.7
+    intensity_prob: float = 0.5
+    intensity_scale: float = 0.15  # multiplicative, +/-
+    intensity_shift: float = 0.15  # additive, +/-, in z-score units
+    gamma_range: tuple[float, float] = (0.8, 1.25)
+    noise_std: float = 0.05
 
 
 @dataclass

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from aidemed.data.augment import AugmentConfig, augment_batch
-from aidemed.engine.config import TrainConfig
+from aidemed.data.augment import augment_batch
+from aidemed.engine.config import AugmentConfig, TrainConfig
 from aidemed.nets import create_model
 
 

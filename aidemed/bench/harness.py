@@ -1,0 +1,190 @@
+"""Sweeps of training runs with cached results, and the tables and plots we publish.
+
+A sweep is (methods x label fractions x seeds) over one prepared dataset. Each run has its own folder
+`OUT/runs/METHOD-fF-sSEED`; a run whose `results.json` exists is skipped, a run with a `last.pt` but no
+results is resumed, so an interrupted sweep continues where it stopped. Tables are rebuilt from the
+run folders alone (`aidemed bench table OUT`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from aidemed.data.manifest import atomic_write_text
+from aidemed.engine.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    method: str
+    fraction: float
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}-f{self.fraction:g}-s{self.seed}"
+
+
+def plan(methods: list[str], fractions: list[float], seeds: list[int],
+         only: dict[str, list[float]] | None = None) -> list[RunSpec]:
+    """All combinations; `only` restricts a method to some fractions (e.g. supervised alone at 1.0)."""
+    specs = []
+    for fraction in fractions:
+        for method in methods:
+            if only and method in only and fraction not in only[method]:
+                continue
+            for seed in seeds:
+                specs.append(RunSpec(method, fraction, seed))
+    return specs
+
+
+def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print) -> list[dict]:
+    from aidemed.engine.run import train
+
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    _record_command(out)
+    results = []
+    for i, spec in enumerate(specs, start=1):
+        run_dir = out / "runs" / spec.key
+        if (run_dir / "results.json").is_file():
+            log(f"[{i}/{len(specs)}] {spec.key}: cached")
+            results.append(json.loads((run_dir / "results.json").read_text()))
+            continue
+        cfg = replace(base, method=spec.method, labelled_fraction=spec.fraction, seed=spec.seed)
+        resume = (run_dir / "checkpoints" / "last.pt").is_file()
+        log(f"[{i}/{len(specs)}] {spec.key}: {'resuming' if resume else 'training'}")
+        began = time.perf_counter()
+        result = train(cfg, run_dir, resume=resume, check=(i == 1))
+        log(f"[{i}/{len(specs)}] {spec.key}: test Dice {result['test']['dice']:.4f} in {time.perf_counter() - began:.0f} s")
+        results.append(result)
+        write_tables(out)
+    write_tables(out)
+    return results
+
+
+def _record_command(out: Path) -> None:
+    """Append the exact command line (a sweep may be resumed by several invocations)."""
+    line = " ".join(shlex.quote(a) for a in ["aidemed", *sys.argv[1:]]) if Path(sys.argv[0]).name == "aidemed" \
+        else " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+    with open(out / "commands.txt", "a") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
+
+
+def load_results(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((Path(out) / "runs").glob("*/results.json"))]
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def aggregate(results: list[dict]) -> list[dict]:
+    """One row per (method, fraction): mean and sd over seeds of the runs' test means."""
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for r in results:
+        groups.setdefault((r["config"]["method"], r["config"]["labelled_fraction"]), []).append(r)
+    rows = []
+    for (method, fraction), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        dice, dice_sd = _mean_sd([r["test"]["dice"] for r in runs])
+        hd95, hd95_sd = _mean_sd([r["test"]["hd95"] for r in runs])
+        rows.append({
+            "method": method, "fraction": fraction, "seeds": sorted(r["config"]["seed"] for r in runs),
+            "n_runs": len(runs), "n_labelled": runs[0]["n_labelled"], "n_test": runs[0]["test"]["n_cases"],
+            "dice_mean": dice, "dice_sd": dice_sd, "hd95_mean": hd95, "hd95_sd": hd95_sd,
+            "val_dice_mean": _mean_sd([r["best"]["score"] for r in runs])[0],
+            "seconds_per_run": _mean_sd([r["train_seconds"] for r in runs])[0],
+            "seconds_per_epoch": _mean_sd([r["seconds_per_epoch"] for r in runs])[0],
+        })
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| method | labelled fraction | labelled cases | seeds | test Dice (mean ± sd over seeds) | "
+             "test HD95 px (mean ± sd) | s / run | s / epoch |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['fraction']:g} | {r['n_labelled']} | {len(r['seeds'])} | "
+                     f"{r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | {r['hd95_mean']:.2f} ± {r['hd95_sd']:.2f} | "
+                     f"{r['seconds_per_run']:.0f} | {r['seconds_per_epoch']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_tables(out: Path) -> dict:
+    out = Path(out)
+    results = load_results(out)
+    rows = aggregate(results)
+    per_run = [{"run": f"{r['config']['method']}-f{r['config']['labelled_fraction']:g}-s{r['config']['seed']}",
+                "method": r["config"]["method"], "fraction": r["config"]["labelled_fraction"],
+                "seed": r["config"]["seed"], "test_dice": r["test"]["dice"], "test_hd95": r["test"]["hd95"],
+                "val_dice": r["best"]["score"], "best_epoch": r["best"]["epoch"],
+                "selected": r["best"]["candidate"], "train_seconds": r["train_seconds"],
+                "seconds_per_epoch": r["seconds_per_epoch"]} for r in results]
+    summary = {"rows": rows, "runs": per_run,
+               "environment": results[0]["environment"] if results else None,
+               "config": {k: v for k, v in results[0]["config"].items() if k not in ("method", "labelled_fraction", "seed")}
+               if results else None,
+               "commands": (out / "commands.txt").read_text().splitlines() if (out / "commands.txt").is_file() else []}
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    buffer = io.StringIO()
+    if per_run:
+        writer = csv.DictWriter(buffer, fieldnames=list(per_run[0]))
+        writer.writeheader()
+        writer.writerows(per_run)
+    atomic_write_text(out / "runs.csv", buffer.getvalue())
+    atomic_write_text(out / "summary.md", _summary_markdown(out, summary))
+    if rows:
+        _plot(rows, out / "dice_vs_fraction.png")
+    return summary
+
+
+def _summary_markdown(out: Path, summary: dict) -> str:
+    env = summary["environment"] or {}
+    cfg = summary["config"] or {}
+    total = sum(r["train_seconds"] for r in summary["runs"])
+    lines = [f"# {out.name}", "", markdown_table(summary["rows"]), "",
+             f"Runs: {len(summary['runs'])}, total training wall time {total / 60:.1f} min.",
+             f"Machine: {env.get('processor')}, {env.get('threads')} torch threads, torch {env.get('torch')}, "
+             f"MONAI {env.get('monai')}, Python {env.get('python')}, CUDA: {env.get('cuda')}.",
+             f"Config: net {cfg.get('net')}, profile {cfg.get('profile')}, epochs {cfg.get('epochs')}, "
+             f"batch {cfg.get('batch_size')}, {cfg.get('optimizer')} lr {cfg.get('lr')}, {cfg.get('scheduler')} schedule.",
+             "Dice and HD95 are computed per test case in the case's own geometry (prediction resized back), "
+             "mean over cases, then mean ± sd over seeds. HD95 leaves out cases with an empty prediction.",
+             "", "Commands:", "", *[f"    {c}" for c in summary["commands"]], ""]
+    return "\n".join(lines)
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plotting is optional (`pip install aidemed[plot]`)
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
+    for method in sorted({r["method"] for r in rows}):
+        points = sorted((r["fraction"], r["dice_mean"], r["dice_sd"]) for r in rows if r["method"] == method)
+        x, y, e = zip(*points)
+        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled fraction of training masks")
+    ax.set_ylabel("test Dice")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

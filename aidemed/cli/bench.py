@@ -1,0 +1,49 @@
+"""`aidemed bench ...`: benchmark sweeps with cached, resumable runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    from aidemed.cli.train import add_train_arguments
+
+    bench = subparsers.add_parser("bench", help="run benchmark sweeps and build their tables")
+    sub = bench.add_subparsers(dest="bench_command", metavar="SWEEP")
+
+    sweep = sub.add_parser("label-efficiency", help="methods x label fractions x seeds on one dataset")
+    add_train_arguments(sweep)
+    sweep.add_argument("--methods", nargs="+", default=["supervised", "aide", "pseudo_label", "mean_teacher", "cps"])
+    sweep.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.25, 1.0])
+    sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sweep.add_argument("--full-supervision-only", nargs="*", default=["supervised"],
+                       help="methods run at fraction 1.0 (others skip it: with every mask there is nothing to add)")
+    sweep.set_defaults(func=_label_efficiency)
+
+    table = sub.add_parser("table", help="rebuild summary.md/json, runs.csv and the plot from run folders")
+    table.add_argument("out")
+    table.set_defaults(func=_table)
+
+
+def _label_efficiency(args) -> int:
+    from aidemed.bench.harness import plan, run_sweep
+    from aidemed.cli.train import config_from_args
+
+    if not args.output:
+        raise SystemExit("aidemed: error: bench needs -o/--output, the sweep folder")
+    base = config_from_args(args)
+    only = {m: [1.0] + [f for f in args.fractions if f != 1.0] for m in args.full_supervision_only}
+    not_full = [m for m in args.methods if m not in args.full_supervision_only]
+    only.update({m: [f for f in args.fractions if f != 1.0] for m in not_full})
+    specs = plan(args.methods, args.fractions, args.seeds, only)
+    run_sweep(base, specs, Path(args.output))
+    print((Path(args.output) / "summary.md").read_text())
+    return 0
+
+
+def _table(args) -> int:
+    from aidemed.bench.harness import write_tables
+
+    write_tables(Path(args.out))
+    print((Path(args.out) / "summary.md").read_text())
+    return 0

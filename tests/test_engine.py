@@ -1,0 +1,132 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from aidemed.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from aidemed.engine.run import train
+from aidemed.engine.trainer import Interrupted
+
+
+def _weights(run_dir, name="last.pt"):
+    return load_checkpoint(run_dir / "checkpoints" / name)["method"]["networks"]
+
+
+def _assert_same_weights(a, b):
+    for net in a:
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), f"{net}.{key} differs"
+
+
+def test_training_writes_logs_config_checkpoints_and_test_scores(fast_config, tmp_path):
+    result = train(fast_config, tmp_path / "run")
+    run = tmp_path / "run"
+    for name in ("config.json", "metrics.csv", "metrics.jsonl", "results.json", "test_cases.csv",
+                 "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (run / name).is_file(), name
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in history] == [0, 1]
+    assert all("val_dice" in row and "train_loss" in row for row in history)
+    assert 0.0 <= result["test"]["dice"] <= 1.0
+    assert result["best"]["score"] == max(row["val_dice"] for row in history)
+    assert result["n_labelled"] < result["n_train"]  # the label budget was applied
+    assert json.loads((run / "config.json").read_text())["labelled_fraction"] == 0.25
+
+
+def test_same_seed_same_result_and_other_seed_differs(fast_config, tmp_path):
+    train(fast_config, tmp_path / "a")
+    train(fast_config, tmp_path / "b")
+    train(replace(fast_config, seed=1), tmp_path / "c")
+    _assert_same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    a, c = _weights(tmp_path / "a"), _weights(tmp_path / "c")
+    assert any(not torch.equal(a["model"][k], c["model"][k]) for k in a["model"])
+
+
+def test_resume_after_a_kill_mid_epoch_reaches_the_uninterrupted_result(fast_config, tmp_path):
+    cfg = replace(fast_config, epochs=3)
+    train(cfg, tmp_path / "full")
+    with pytest.raises(Interrupted):
+        train(cfg, tmp_path / "killed", stop_after_steps=5)  # epoch 0 done, killed inside epoch 1
+    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["epoch"] == 0
+    train(cfg, tmp_path / "killed", resume=True)
+    _assert_same_weights(_weights(tmp_path / "full"), _weights(tmp_path / "killed"))
+    full = [json.loads(l) for l in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    resumed = [json.loads(l) for l in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_dice"] for r in full] == [r["val_dice"] for r in resumed]
+
+
+def test_a_finished_run_is_not_overwritten_and_configs_do_not_mix(fast_config, tmp_path):
+    train(fast_config, tmp_path / "run")
+    with pytest.raises(ValueError, match="--resume"):
+        train(fast_config, tmp_path / "run")
+    with pytest.raises(ValueError, match="another config"):
+        train(replace(fast_config, lr=0.5), tmp_path / "run", resume=True)
+
+
+def test_truncated_checkpoint_gets_a_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", {"w": torch.ones(1000)})
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(path)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"w": torch.ones(2), "x": _Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(path)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "c.pt", {"w": torch.zeros(3)})
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"w": torch.ones(3)})
+    assert torch.equal(load_checkpoint(path)["w"], torch.zeros(3))  # the old file survived
+
+
+def test_training_refuses_a_dataset_that_fails_the_check(fast_config, tmp_path):
+    import shutil
+
+    from aidemed.data.io import DataError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fast_config.data, broken)
+    (broken / "masks" / "phantom_0003.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="phantom_0003.png"):
+        train(replace(fast_config, data=str(broken)), tmp_path / "run")
+
+
+def test_cache_is_reused_and_rebuilt_when_a_file_changes(phantom_dir, tmp_path):
+    import shutil
+
+    from aidemed.data.cache import cache_path_for, load_arrays
+    from aidemed.data.manifest import load_dataset
+
+    root = tmp_path / "d"
+    shutil.copytree(phantom_dir, root)
+    dataset = load_dataset(root)
+    first = load_arrays(dataset, 32)
+    path = cache_path_for(dataset, 32)
+    assert path.is_file() and first.images.shape == (30, 1, 32, 32)
+    mtime = path.stat().st_mtime_ns
+    assert np.array_equal(load_arrays(dataset, 32).masks, first.masks)
+    assert path.stat().st_mtime_ns == mtime  # read, not rewritten
+    mask_file = root / "masks" / "phantom_0000.png"
+    from aidemed.data.io import write_mask
+
+    write_mask(mask_file, np.zeros((48, 48), np.uint8))
+    assert cache_path_for(dataset, 32) != path
+    assert load_arrays(dataset, 32).masks[0].sum() == 0
