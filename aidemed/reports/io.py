@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import itertools
 import json
 import multiprocessing
 import os
+import re
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -106,7 +106,7 @@ def iter_report_rows(
                 n += 1
                 stats.rows = n
                 row_id = fields[id_idx] if id_idx is not None else str(n)
-                yield ReportRow(reader.line_num, row_id, tuple(fields[i] for i in text_idx))
+                yield ReportRow(reader.line_num, row_id, tuple([fields[i] for i in text_idx]))
 
     return columns, rows()
 
@@ -141,19 +141,30 @@ class RowFormatter:
         return _csv_line([self.id_name, *self.columns])
 
     def format(self, row_id: str, result) -> str:
+        # Label and score fields never need quoting; only the id may.
         if self.fmt == "chexpert":
             labels = result.labels
-            return _csv_line([row_id, *("" if labels[c] is None else str(labels[c]) for c in self.columns)])
+            fields = ["" if labels[c] is None else _LABEL_TEXT[labels[c]] for c in self.columns]
+            return _csv_field(row_id) + "," + ",".join(fields) + "\n"
         if self.fmt == "graded":
             scores = result.scores
-            return _csv_line([row_id, *("" if scores[c] is None else f"{scores[c]:.4g}" for c in self.columns)])
+            fields = ["" if scores[c] is None else f"{scores[c]:.4g}" for c in self.columns]
+            return _csv_field(row_id) + "," + ",".join(fields) + "\n"
         return json.dumps({self.id_name: row_id, **result.as_dict()}, ensure_ascii=False) + "\n"
 
 
+_LABEL_TEXT = {1: "1", 0: "0", -1: "-1"}
+_NEEDS_QUOTES = re.compile(r'[",\r\n]|^\s|\s$')
+
+
+def _csv_field(value: str) -> str:
+    if _NEEDS_QUOTES.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 def _csv_line(fields: list[str]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(fields)
-    return buf.getvalue()
+    return ",".join(_csv_field(f) for f in fields) + "\n"
 
 
 def _as_report(columns: tuple[str, ...], texts: tuple[str, ...]):
@@ -216,8 +227,11 @@ def label_csv(
         for chunk in chunks:
             output.write(_label_chunk(chunk))
         return stats
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=init_args) as pool:
+    # Forked workers inherit the labeler built above; spawned ones build their own.
+    forking = sys.platform.startswith("linux")
+    ctx = multiprocessing.get_context("fork" if forking else "spawn")
+    pool_args = {} if forking else {"initializer": _init_worker, "initargs": init_args}
+    with ctx.Pool(jobs, **pool_args) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_label_chunk, (chunk,)))
