@@ -62,6 +62,7 @@ def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print) -> 
             results.append(json.loads((run_dir / "results.json").read_text()))
             continue
         cfg = replace(base, method=spec.method, labelled_fraction=spec.fraction, seed=spec.seed)
+        cfg = _with_sibling_bootstrap(cfg, spec, out)
         resume = (run_dir / "checkpoints" / "last.pt").is_file()
         log(f"[{i}/{len(specs)}] {spec.key}: {'resuming' if resume else 'training'}")
         began = time.perf_counter()
@@ -71,6 +72,18 @@ def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print) -> 
         write_tables(out)
     write_tables(out)
     return results
+
+
+def _with_sibling_bootstrap(cfg: TrainConfig, spec: RunSpec, out: Path) -> TrainConfig:
+    """Methods that start from a supervised model reuse the sweep's supervised run of the same
+    budget and seed (when it is finished) instead of training the same model again."""
+    from aidemed.methods import get_method
+
+    sibling = out / "runs" / RunSpec("supervised", spec.fraction, spec.seed).key
+    if getattr(get_method(spec.method), "needs_bootstrap", False) and "bootstrap_run" not in cfg.method_args \
+            and (sibling / "results.json").is_file():
+        return replace(cfg, method_args={**cfg.method_args, "bootstrap_run": str(sibling.resolve())})
+    return cfg
 
 
 def _record_command(out: Path) -> None:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "aidemed.cli.evaluate",
     "aidemed.cli.train",
     "aidemed.cli.bench",
+    "aidemed.cli.demo",
 )
 
 

@@ -82,6 +82,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     data = train_data or semi_supervised_data(dataset, arrays, splits, cfg.labelled_fraction)
     val = ValidationSet(arrays.select_cases(splits["val"]), data.num_classes)
     method = get_method(cfg.method)(cfg, data, device)
+    if getattr(method, "needs_bootstrap", False) and not bool(data.has_label.all()):
+        method.bootstrap = Predictor.from_checkpoint(bootstrap_checkpoint(cfg, run_dir, data), device)
     meta = {"net": cfg.net, "in_channels": data.in_channels, "num_classes": data.num_classes,
             "size": resolve_size(cfg.profile), "method": cfg.method, "labels": dataset.info.labels}
 
@@ -103,6 +105,34 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     }
     atomic_write_text(run_dir / "results.json", json.dumps(result, indent=2, default=float) + "\n")
     return result
+
+
+# Settings that change where and how visibly a run executes, not what it learns.
+RUNTIME_ONLY = ("progress", "device", "num_threads")
+
+
+def bootstrap_checkpoint(cfg: TrainConfig, run_dir: Path, data: TrainData) -> Path:
+    """The supervised model on the labelled cases that gives the first pseudo-masks.
+
+    Trained (and resumed, and cached) in RUN/bootstrap with the run's own settings; a sweep may
+    point `bootstrap_run` at an existing supervised run of the same budget and seed instead.
+    """
+    from dataclasses import replace
+
+    wanted = replace(cfg, method="supervised", method_args={})
+    given = cfg.method_args.get("bootstrap_run")
+    folder = Path(given) if given else run_dir / "bootstrap"
+    results = folder / "results.json"
+    if results.is_file():
+        saved = TrainConfig.from_dict(json.loads(results.read_text())["config"])
+        if replace(saved, **{k: getattr(wanted, k) for k in RUNTIME_ONLY}) != wanted:
+            raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
+                             "(same data, budget, seed, network and schedule are required)")
+        return folder / "checkpoints" / "best.pt"
+    if given:
+        raise ValueError(f"{folder}: bootstrap_run has no finished supervised run (results.json missing)")
+    train(wanted, folder, resume=(folder / "checkpoints" / "last.pt").is_file(), check=False, train_data=data)
+    return folder / "checkpoints" / "best.pt"
 
 
 def _guard_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
