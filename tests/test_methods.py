@@ -1,0 +1,144 @@
+"""Every registered method trains end to end; AIDE's pieces do what the algorithm says."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from aidemed.engine.config import TrainConfig
+from aidemed.engine.run import train
+from aidemed.methods import TrainData, get_method, list_methods
+from aidemed.methods.aide import AIDE, confidence, largest_component, multi_view_target, per_sample_dice
+
+
+@pytest.mark.parametrize("method", list_methods())
+def test_every_method_trains_and_scores(method, fast_config, tmp_path):
+    result = train(replace(fast_config, method=method), tmp_path / method)
+    assert 0.0 <= result["test"]["dice"] <= 1.0
+    history = [json.loads(l) for l in (tmp_path / method / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(row["train_loss"]) for row in history)
+    if getattr(get_method(method), "needs_bootstrap", False):
+        assert (tmp_path / method / "bootstrap" / "results.json").is_file()
+
+
+def test_bootstrap_run_is_reused_and_must_match(fast_config, tmp_path):
+    train(fast_config, tmp_path / "sup")
+    aide = replace(fast_config, method="aide", method_args={"bootstrap_run": str(tmp_path / "sup")})
+    train(aide, tmp_path / "aide")
+    assert not (tmp_path / "aide" / "bootstrap").exists()
+    other = replace(aide, seed=3)
+    with pytest.raises(ValueError, match="another config"):
+        train(other, tmp_path / "aide-other")
+
+
+@pytest.mark.parametrize("probs,expected", [
+    ([0.5, 0.5], 0.0),
+    ([1.0, 0.0], 1.0),
+    ([0.9, 0.1], 1 - 4 * 0.9 * 0.1),
+])
+def test_binary_confidence_is_one_minus_four_p_bg_p_fg(probs, expected):
+    p = torch.tensor(probs).view(1, 2, 1, 1)
+    assert confidence(p).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_multiclass_confidence_is_one_minus_normalised_entropy():
+    uniform = torch.full((1, 3, 1, 1), 1 / 3)
+    certain = torch.tensor([0.0, 1.0, 0.0]).view(1, 3, 1, 1)
+    assert confidence(uniform).item() == pytest.approx(0.0, abs=1e-5)
+    assert confidence(certain).item() == pytest.approx(1.0, abs=1e-5)
+
+
+class _Shifted(torch.nn.Module):
+    """A 'network' whose logits are the image itself: its views must map back onto the image."""
+
+    def forward(self, x):
+        return torch.cat([-x, x], dim=1) * 10
+
+
+def test_multi_view_target_maps_views_back_to_the_original_frame():
+    from aidemed.methods.aide import AIDEOptions
+
+    image = torch.zeros(2, 1, 48, 48)
+    image[:, :, 14:34, 10:30] = 1.0
+    image = image * 2 - 1
+    target, weight = multi_view_target(_Shifted(), image, AIDEOptions(views=4, view_rotate_degrees=60),
+                                       torch.Generator().manual_seed(0))
+    predicted_fg = target[:, 1] > 0.5
+    truth = image[:, 0] > 0
+    central = (slice(None), slice(12, 36), slice(12, 36))  # always covered by every rotated view
+    assert (predicted_fg[central] == truth[central]).float().mean() > 0.97
+    assert torch.all((weight >= 0) & (weight <= 1))
+
+
+def test_largest_component_keeps_the_biggest_blob_per_class():
+    labels = np.zeros((20, 20), np.uint8)
+    labels[2:10, 2:10] = 1
+    labels[15:17, 15:17] = 1
+    cleaned = largest_component(labels)
+    assert cleaned[2:10, 2:10].all() and cleaned[15:17, 15:17].sum() == 0
+
+
+def _aide_with(n=8, trusted=2, **options):
+    images = torch.randn(n, 1, 16, 16)
+    masks = torch.zeros(n, 16, 16, dtype=torch.long)
+    masks[:, 4:12, 4:12] = 1
+    data = TrainData(images=images, masks=masks, has_label=torch.ones(n, dtype=torch.bool),
+                     trusted=torch.arange(n) < trusted, case_ids=np.array([f"c{i}" for i in range(n)]),
+                     num_classes=2)
+    cfg = TrainConfig(net="unet-small", epochs=30, method="aide", method_args=options)
+    method = AIDE(cfg, data, torch.device("cpu"))
+    method.setup()
+    return method
+
+
+def test_label_correction_rewrites_the_peer_copy_and_never_ground_truth():
+    method = _aide_with(correction_start=0, correction_fraction=0.5, replace_with_empty=True)
+    with torch.no_grad():  # make A predict "everything foreground": maximal disagreement with labels
+        final = [m for m in method.networks["A"].modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        final.weight.zero_()
+        final.bias.copy_(torch.tensor([-5.0, 5.0]))
+    before_a, before_b = method.labels["A"].clone(), method.labels["B"].clone()
+    logs = method.correct_labels(epoch=0)
+    assert logs["corrected_by_A"] == 3  # half of the 6 correctable cases
+    changed_b = (method.labels["B"] != before_b).flatten(1).any(1)
+    assert changed_b.sum() == 3 and not changed_b[:2].any()  # trusted cases 0 and 1 untouched
+    assert torch.equal(method.labels["B"][changed_b], torch.ones_like(method.labels["B"][changed_b]))
+    assert method.corrections[0]["by"] == "A" and len(method.corrections[0]["cases"]) == 3
+    untouched_by_b = (method.labels["A"] != before_a).flatten(1).any(1)[:2]
+    assert not untouched_by_b.any()
+
+
+def test_an_empty_prediction_never_replaces_a_label_by_default():
+    method = _aide_with(correction_start=0, correction_fraction=1.0)
+    with torch.no_grad():
+        final = [m for m in method.networks["A"].modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        final.weight.zero_()
+        final.bias.copy_(torch.tensor([5.0, -5.0]))  # all background
+    before = method.labels["B"].clone()
+    assert method.correct_labels(epoch=0)["corrected_by_A"] == 0
+    assert torch.equal(method.labels["B"], before)
+
+
+def test_correction_schedule_and_ramp():
+    method = _aide_with(correction_start=0, ramp_epochs=20, correction_every_after_ramp=10)
+    assert [e for e in range(40) if method.is_correction_epoch(e)] == list(range(20)) + [29, 39]
+    assert method.ramp(0) == 0 and method.ramp(10) == pytest.approx(0.25) and method.ramp(30) == 1
+    late = _aide_with()  # the default starts correcting once the ramp is complete
+    assert [e for e in range(40) if late.is_correction_epoch(e)] == [29, 39]
+
+
+def test_peer_losses_rank_the_batch_and_ground_truth_stays_clean():
+    method = _aide_with(clean_fraction=0.5)
+    peer_loss = torch.tensor([0.1, 0.9, 0.2, 0.8, 0.3, 0.7])
+    trusted = torch.tensor([False, True, False, False, False, False])
+    suspect = method.suspect_mask(peer_loss, trusted)
+    assert suspect.tolist() == [False, False, False, True, False, True]
+
+
+def test_per_sample_dice_empty_rule():
+    a = torch.zeros(2, 4, 4, dtype=torch.long)
+    b = torch.zeros(2, 4, 4, dtype=torch.long)
+    b[1, 0, 0] = 1
+    assert per_sample_dice(a, b, 2).tolist() == [1.0, 0.0]
