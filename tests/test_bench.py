@@ -1,0 +1,57 @@
+import json
+from dataclasses import replace
+
+from aidemed.bench.harness import RunSpec, load_results, plan, run_sweep, write_tables
+from aidemed.cli.main import main
+
+
+def test_plan_restricts_methods_to_their_fractions():
+    specs = plan(["supervised", "aide"], [0.1, 1.0], [0, 1], only={"aide": [0.1]})
+    keys = [s.key for s in specs]
+    assert "aide-f1-s0" not in keys and "supervised-f1-s1" in keys and len(keys) == 6
+
+
+def test_sweep_caches_finished_runs_and_builds_tables(fast_config, tmp_path):
+    specs = [RunSpec("supervised", 0.25, 0), RunSpec("supervised", 1.0, 0)]
+    run_sweep(fast_config, specs, tmp_path)
+    first = (tmp_path / "runs" / "supervised-f1-s0" / "results.json").stat().st_mtime_ns
+    messages = []
+    run_sweep(fast_config, specs, tmp_path, log=messages.append)
+    assert all("cached" in m for m in messages)
+    assert (tmp_path / "runs" / "supervised-f1-s0" / "results.json").stat().st_mtime_ns == first
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {(r["method"], r["fraction"]) for r in summary["rows"]} == {("supervised", 0.25), ("supervised", 1.0)}
+    table = (tmp_path / "summary.md").read_text()
+    assert "| supervised | 0.25 |" in table and "Commands:" in table
+    assert (tmp_path / "runs.csv").read_text().count("\n") == 3
+
+
+def test_sweep_resumes_an_interrupted_run(fast_config, tmp_path):
+    import pytest
+
+    from aidemed.engine.run import train
+    from aidemed.engine.trainer import Interrupted
+
+    cfg = replace(fast_config, labelled_fraction=1.0)
+    with pytest.raises(Interrupted):
+        train(cfg, tmp_path / "runs" / "supervised-f1-s0", stop_after_steps=4)
+    messages = []
+    run_sweep(fast_config, [RunSpec("supervised", 1.0, 0)], tmp_path, log=messages.append)
+    assert "resuming" in messages[0]
+    assert len(load_results(tmp_path)) == 1
+
+
+def test_aide_in_a_sweep_bootstraps_from_the_sibling_supervised_run(fast_config, tmp_path):
+    run_sweep(fast_config, [RunSpec("supervised", 0.25, 0), RunSpec("aide", 0.25, 0)], tmp_path)
+    aide = json.loads((tmp_path / "runs" / "aide-f0.25-s0" / "results.json").read_text())
+    assert aide["config"]["method_args"]["bootstrap_run"].endswith("supervised-f0.25-s0")
+    assert not (tmp_path / "runs" / "aide-f0.25-s0" / "bootstrap").exists()
+
+
+def test_demo_runs_end_to_end_and_prints_the_comparison(tmp_path, capsys):
+    args = ["demo", "--workdir", str(tmp_path), "--cases", "24", "--epochs", "1", "--profile", "32"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "aide" in out and out.count("supervised") >= 2 and "test Dice" in out
+    assert main(args) == 0  # second call: everything cached
+    assert "cached" in capsys.readouterr().out
