@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# Two threads match CI's 2 cores; AIDEMED_TEST_THREADS=1 keeps tests from starving a benchmark.
+torch.set_num_threads(int(os.environ.get("AIDEMED_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")
