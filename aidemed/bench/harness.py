@@ -101,6 +101,7 @@ def load_results(out: Path) -> list[dict]:
         history = [json.loads(l) for l in (path.parent / "metrics.jsonl").read_text().splitlines() if l.strip()]
         # The median epoch is robust to other jobs slowing some epochs down on a shared machine.
         result["median_epoch_seconds"] = float(np.median([h["epoch_seconds"] for h in history])) if history else math.nan
+        result["train_seconds"] = float(sum(h["epoch_seconds"] for h in history))
         results.append(result)
     return results
 

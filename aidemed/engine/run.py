@@ -99,7 +99,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
         "n_test": len(splits["test"]),
         "best": fit["best"],
         "test": test,
-        "train_seconds": train_seconds,
+        # Summed over epochs, so a run resumed after a kill still reports its whole training time.
+        "train_seconds": float(sum(r["epoch_seconds"] for r in fit["history"])),
+        "invocation_seconds": train_seconds,
         "seconds_per_epoch": float(np.mean([r["epoch_seconds"] for r in fit["history"]])),
         "environment": environment(),
     }
