@@ -35,3 +35,27 @@ __all__ = [
     "summarize_by_label",
     "surface_distances",
 ]
+
+from aidemed.metrics.classification import (  # noqa: E402  (classification metrics)
+    BootstrapCI,
+    accuracy,
+    auroc_per_finding,
+    balanced_accuracy,
+    bootstrap_ci,
+    expected_calibration_error,
+    f1_score,
+    macro_auroc,
+    roc_auc,
+)
+
+__all__ += [
+    "BootstrapCI",
+    "accuracy",
+    "auroc_per_finding",
+    "balanced_accuracy",
+    "bootstrap_ci",
+    "expected_calibration_error",
+    "f1_score",
+    "macro_auroc",
+    "roc_auc",
+]
