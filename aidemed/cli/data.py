@@ -1,4 +1,4 @@
-"""`aidemed data ...`: import, check and split prepared datasets."""
+"""`aidemed data ...`: import, check, split and corrupt (label noise) prepared datasets."""
 
 from __future__ import annotations
 
@@ -61,6 +61,28 @@ def register(subparsers) -> None:
     check.add_argument("dir")
     check.add_argument("--no-splits", action="store_true", help="do not require a splits.json")
     check.set_defaults(func=_check)
+
+    corrupt = sub.add_parser(
+        "corrupt",
+        help="write a noisy copy of a prepared dataset (simulated label noise), keeping the clean masks",
+        description=(
+            "Write a noisy copy of the prepared dataset DIR to -o DIR2: the masks of a seeded random FRACTION of "
+            "the annotated training cases are corrupted by the noise model; val/test stay clean; the clean masks "
+            "are kept under DIR2/clean_masks (manifest extra.clean_mask); per-case records in "
+            "DIR2/noise_records.jsonl and a summary in DIR2/noise.json. See docs/noise.md."
+        ),
+    )
+    corrupt.add_argument("dir", nargs="?", metavar="DIR", help="the prepared dataset folder (with splits.json)")
+    corrupt.add_argument("-o", "--out", metavar="DIR2", help="the noisy dataset folder to write")
+    corrupt.add_argument("--model", default="mixed", metavar="NAME",
+                         help="noise model: a name from --list-models or a JSON file (default mixed)")
+    corrupt.add_argument("--fraction", type=float, default=0.5, metavar="F",
+                         help="share of the annotated training cases to corrupt (default 0.5)")
+    corrupt.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
+    corrupt.add_argument("--split", default="train", metavar="NAME", help="the split to corrupt (default train)")
+    corrupt.add_argument("--force", action="store_true", help="replace DIR2 if it already holds something")
+    corrupt.add_argument("--list-models", action="store_true", help="list the noise models and exit")
+    corrupt.set_defaults(func=_corrupt)
 
 
 # argparse dest -> (importer option, flag shown in errors)
@@ -141,4 +163,34 @@ def _split(args) -> int:
     sizes = ", ".join(f"{k} {len(record[k])}" for k in fractions)
     budgets = ", ".join(f"{k}: {len(v)}" for k, v in record["budgets"].items())
     print(f"{dataset.splits_path}: {sizes}; labelled budgets {budgets}")
+    return 0
+
+
+def _corrupt(args) -> int:
+    import json
+    import time
+
+    from aidemed.noise.dataset import corrupt_dataset
+    from aidemed.noise.masks import get_noise_model, list_noise_models
+
+    if args.list_models:
+        for name in list_noise_models():
+            model = get_noise_model(name)
+            weights = ", ".join(f"{k} {v:g}" for k, v in model.weights.items())
+            print(f"{name}: {weights}")
+        return 0
+    if not args.dir or not args.out:
+        raise ValueError("`data corrupt` needs DIR and -o DIR2 (or --list-models)")
+    start = time.perf_counter()
+    dataset = corrupt_dataset(args.dir, args.out, model=args.model, fraction=args.fraction, seed=args.seed,
+                              split=args.split, force=args.force)
+    summary = json.loads((dataset.root / "noise.json").read_text())
+    counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v)
+    dice = summary["mean_dice_noisy_vs_clean"]
+    dice_text = f"{dice:.3f}" if dice is not None else "n/a"
+    print(
+        f"{dataset.root}: corrupted {summary['n_corrupted']}/{summary['n_split_annotated']} annotated {args.split} "
+        f"cases with {summary['model']['name']} (seed {args.seed}) in {time.perf_counter() - start:.1f} s; "
+        f"mean Dice noisy vs clean {dice_text}" + (f"; {counts}" if counts else "")
+    )
     return 0
