@@ -124,20 +124,29 @@ class SmoothedLabels:
 # ---- input normalisation ---------------------------------------------------------------------------------------
 
 def _is_blank(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (
-        isinstance(value, str) and value.strip() == "")
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    try:
+        return bool(math.isnan(value))
+    except TypeError:
+        return False
 
 
 def as_label_array(labels) -> np.ndarray:
     """CheXpert-coded labels as float array with NaN for blanks (None, NaN, '')."""
-    arr = np.asarray(labels, dtype=object)
-    out = np.full(arr.shape, np.nan, dtype=np.float64)
-    for idx, v in np.ndenumerate(arr):
-        if not _is_blank(v):
-            v = float(v)
-            if v not in (1.0, 0.0, -1.0):
-                raise ValueError(f"labels must be 1, 0, -1 or blank (CheXpert coding), got {v!r}")
-            out[idx] = v
+    try:
+        out = np.asarray(labels, dtype=np.float64)  # None -> NaN
+    except (TypeError, ValueError):  # e.g. '' for blanks
+        arr = np.asarray(labels, dtype=object)
+        out = np.full(arr.shape, np.nan, dtype=np.float64)
+        for idx, v in np.ndenumerate(arr):
+            if not _is_blank(v):
+                out[idx] = float(v)
+    bad = ~np.isnan(out) & ~np.isin(out, (1.0, 0.0, -1.0))
+    if bad.any():
+        raise ValueError(f"labels must be 1, 0, -1 or blank (CheXpert coding), got {out[bad][0]!r}")
     return out
 
 
@@ -149,31 +158,30 @@ def grade_from_score(score) -> str | None:
     return min(GRADES, key=lambda g: abs(GRADE_SCORES[g] - s))
 
 
+_blank_of = np.frompyfunc(_is_blank, 1, 1)
+
+
 def resolve_grades(labels: np.ndarray, grades=None, scores=None) -> np.ndarray:
     """Grade names (object array, None for blanks) from grades, else scores, else the bare labels."""
     shape = labels.shape
+    out = np.full(shape, None, dtype=object)
     if grades is not None:
         g = np.asarray(grades, dtype=object).reshape(shape)
-        out = np.empty(shape, dtype=object)
-        for idx, v in np.ndenumerate(g):
-            if _is_blank(v):
-                out[idx] = None
-            elif v not in GRADE_DIRECTION:
-                raise ValueError(f"unknown grade {v!r}; grades: {', '.join(GRADES)}")
-            else:
-                out[idx] = v
+        given = ~_blank_of(g).astype(bool)
+        unknown = set(g[given].tolist()) - set(GRADE_DIRECTION)
+        if unknown:
+            raise ValueError(f"unknown grade {sorted(map(str, unknown))[0]!r}; grades: {', '.join(GRADES)}")
+        out[given] = g[given]
     elif scores is not None:
-        s = np.asarray(scores, dtype=object).reshape(shape)
-        out = np.empty(shape, dtype=object)
-        for idx, v in np.ndenumerate(s):
-            out[idx] = grade_from_score(v)
-    else:
-        out = np.empty(shape, dtype=object)
-    for idx, lab in np.ndenumerate(labels):  # fill missing grades of labelled entries; blank labels have no grade
-        if np.isnan(lab):
-            out[idx] = None
-        elif out[idx] is None:
-            out[idx] = DEFAULT_GRADE_OF_LABEL[int(lab)]
+        sc = np.asarray(scores, dtype=object).reshape(shape)
+        sc = np.where(_blank_of(sc).astype(bool), np.nan, sc).astype(np.float64)
+        grade_scores = np.array([GRADE_SCORES[gr] for gr in GRADES])
+        nearest = np.abs(sc[..., None] - grade_scores).argmin(-1)
+        given = ~np.isnan(sc)
+        out[given] = np.array(GRADES, dtype=object)[nearest[given]]
+    out[np.isnan(labels)] = None  # blank labels have no grade
+    for code, grade in DEFAULT_GRADE_OF_LABEL.items():  # labelled entries without a grade
+        out[(labels == code) & np.equal(out, None)] = grade
     return out
 
 
@@ -207,7 +215,11 @@ def binary_target(direction: float, rate: float) -> float:
 # ---- policies ---------------------------------------------------------------------------------------------------
 
 class RatePolicy:
-    """Base: labels (+ grades/scores) -> SmoothedLabels. Subclasses implement `_entry(label, grade)`."""
+    """Base: labels (+ grades/scores) -> SmoothedLabels.
+
+    Subclasses implement `_entry(label, grade) -> (target, rate, counts)` for a labelled entry (called
+    once per distinct (label, grade) pair) and optionally `_post` for per-entry randomness.
+    """
 
     name = "base"
 
@@ -231,12 +243,17 @@ class RatePolicy:
         rates = np.zeros(lab.shape, np.float32)
         mask = np.zeros(lab.shape, bool)
         blank_rate = self._default_blank_rate() if self.blank_rate is None else self.blank_rate
-        for idx, v in np.ndenumerate(lab):
-            if np.isnan(v):
-                if self.blank == "zeros":
-                    targets[idx], rates[idx], mask[idx] = 0.0, blank_rate, True
+        if self.blank == "zeros":
+            blank = np.isnan(lab)
+            targets[blank], rates[blank], mask[blank] = 0.0, blank_rate, True
+        for code in (POSITIVE, NEGATIVE, UNCERTAIN):  # at most 3 x 6 distinct (label, grade) entries
+            has_code = lab == code
+            if not has_code.any():
                 continue
-            targets[idx], rates[idx], mask[idx] = self._entry(int(v), grd[idx])
+            for grade in GRADES:
+                sel = has_code & np.equal(grd, grade)
+                if sel.any():
+                    targets[sel], rates[sel], mask[sel] = self._entry(code, grade)
         self._post(lab, targets, mask)
         return SmoothedLabels(targets, rates, mask)
 
@@ -282,6 +299,8 @@ class CertaintyPolicy(RatePolicy):
         g = np.asarray(grades, dtype=object)
         out = np.zeros(g.shape, np.float32)
         for idx, v in np.ndenumerate(g):
+            if not _is_blank(v) and v not in self.rate_map:
+                raise ValueError(f"unknown grade {v!r}; grades: {', '.join(GRADES)}")
             out[idx] = 0.0 if _is_blank(v) else self.rate_map[v]
         return out
 
