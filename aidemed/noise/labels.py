@@ -118,8 +118,9 @@ def asymmetric(
 
     `pairs`: {src: dst}, a list of (src, dst) (a source with several destinations picks one uniformly
     per sample), "next" (i -> i+1 mod n_classes), or a C x C transition matrix given as a numpy array
-    (row i: where class i goes; rate None uses 1 - T[i, i] / sum(T[i]) as class i's flip rate). Classes without a pair are untouched.
-    Each source class is sampled separately, so its realised rate is within one sample of the target.
+    (row i: where class i goes; rate None uses 1 - T[i, i] / sum(T[i]) as class i's flip rate).
+    Classes without a pair are untouched. Each source class is sampled separately, so its realised
+    rate is within one sample of the target.
     """
     matrix = np.asarray(pairs, dtype=np.float64) if isinstance(pairs, np.ndarray) else None
     if rate is None and matrix is None:
