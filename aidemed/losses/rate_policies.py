@@ -421,7 +421,8 @@ class AdaptivePolicy(CertaintyPolicy):
         y = np.asarray(val_true, dtype=np.float64).ravel()
         g = np.asarray(grades, dtype=object).ravel()
         if not p.shape == y.shape == g.shape:
-            raise ValueError(f"val_probs, val_true and grades must have the same size, got {p.size}, {y.size}, {g.size}")
+            raise ValueError(f"val_probs, val_true and grades must have the same size, "
+                             f"got {p.size}, {y.size}, {g.size}")
         keep = ~np.isnan(y) & np.array([not _is_blank(v) for v in g], dtype=bool) & ~np.isnan(p)
         p, y, g = p[keep], y[keep], g[keep]
         unknown = set(g) - set(GRADE_DIRECTION)
