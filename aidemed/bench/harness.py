@@ -88,10 +88,13 @@ def _with_sibling_bootstrap(cfg: TrainConfig, spec: RunSpec, out: Path) -> Train
 
 def _record_command(out: Path) -> None:
     """Append the exact command line (a sweep may be resumed by several invocations)."""
-    line = " ".join(shlex.quote(a) for a in ["aidemed", *sys.argv[1:]]) if Path(sys.argv[0]).name == "aidemed" \
-        else " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+    program = Path(sys.argv[0])
+    if program.name == "aidemed" or (program.name == "__main__.py" and program.parent.name == "aidemed"):
+        words = ["aidemed", *sys.argv[1:]]
+    else:
+        words = [Path(sys.executable).name, *sys.argv]
     with open(out / "commands.txt", "a") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {' '.join(shlex.quote(w) for w in words)}\n")
 
 
 def load_results(out: Path) -> list[dict]:
