@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import inspect
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from aidemed.data.io import (
     write_image_png,
     write_mask,
 )
+from aidemed.data.staging import staged_folder
 from aidemed.data.manifest import Case, Dataset, DatasetInfo, load_dataset, write_dataset
 from aidemed.data.splits import create_split_file
 
@@ -103,45 +103,14 @@ def import_dataset(
         raise DataError(f"{src_path}: source not found")
 
     out_dir = Path(out_dir).expanduser()
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise DataError(f"{out_dir}: exists and is not a folder")
-        if any(out_dir.iterdir()) and not force:
-            raise DataError(f"{out_dir}: already exists and is not empty; use --force (force=True) to replace it")
-    if src_path is not None and out_dir.resolve() in (src_path.resolve(), *src_path.resolve().parents):
-        raise DataError(f"{out_dir}: the output folder must not be the source folder or contain it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-
-    staging = out_dir.parent / f".{out_dir.name}.importing-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
+    with staged_folder(out_dir, force=force, source=src_path, purpose="importing") as staging:
         dataset = fn(src_path, staging, **options)
         if not (staging / "manifest.jsonl").is_file():
             raise DataError(f"importer {kind!r} wrote no manifest")
         dataset = load_dataset(staging)
         if split_seed is not None or exclude_labels or not dataset.splits_path.is_file():
             create_split_file(dataset, seed=split_seed or 0, exclude_labels=tuple(exclude_labels))
-        _replace_dir(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return load_dataset(out_dir)
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(new, target)
-        return
-    backup = target.parent / f".{target.name}.old-{os.getpid()}"
-    os.replace(target, backup)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(backup, target)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------- helpers

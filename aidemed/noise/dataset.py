@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from aidemed.data.io import DataError, file_suffix, is_nifti, read_mask, write_mask
+from aidemed.data.staging import staged_folder
 from aidemed.data.manifest import Case, Dataset, DatasetInfo, atomic_write_text, load_dataset, write_dataset
 from aidemed.noise.masks import NoiseModel, get_noise_model
 
@@ -129,29 +130,10 @@ def corrupt_dataset(
     chosen = set(select_cases(targets, fraction, seed))
 
     out_dir = Path(out_dir).expanduser()
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise DataError(f"{out_dir}: exists and is not a folder")
-        if any(out_dir.iterdir()) and not force:
-            raise DataError(f"{out_dir}: already exists and is not empty; use --force (force=True) to replace it")
-    if out_dir.resolve() in (src_root.resolve(), *src_root.resolve().parents):
-        raise DataError(f"{out_dir}: the output folder must not be the source dataset or contain it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-
-    staging = out_dir.parent / f".{out_dir.name}.corrupting-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
+    with staged_folder(out_dir, force=force, source=src_root, purpose="corrupting") as staging:
         cases, rows = _write_cases(source, staging, noise_model, chosen, seed, split_of)
         _write_metadata(source, staging, noise_model, fraction, seed, split, cases, rows, len(targets))
         load_dataset(staging)
-        from aidemed.data.importers import _replace_dir
-
-        _replace_dir(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return load_dataset(out_dir)
 
 
