@@ -32,6 +32,13 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--profile", default=d.profile, help="small (64 px), standard (128 px), large (256 px) or a size")
     parser.add_argument("--labelled-fraction", type=float, default=d.labelled_fraction,
                         help="label budget: fraction of training masks used (a budget of the split file)")
+    parser.add_argument("--setting", default=d.setting,
+                        help="which training data: semi (label budget), noisy (every given mask may be wrong), "
+                             "domain-adaptation (+ --target-data); see docs/robustness.md")
+    parser.add_argument("--trusted-fraction", type=float, default=d.trusted_fraction,
+                        help="noisy setting: nested subset of expert-verified masks that are never rewritten")
+    parser.add_argument("--target-data", default=d.target_data,
+                        help="domain-adaptation: prepared target dataset (train cases unlabelled, test scored)")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--epochs", type=int, default=d.epochs)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -61,7 +68,9 @@ def config_from_args(args):
         method_args[key.replace("-", "_")] = yaml.safe_load(value)
     return TrainConfig(
         data=str(Path(args.data).resolve()), method=args.method, net=args.net, profile=str(args.profile),
-        labelled_fraction=args.labelled_fraction, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+        labelled_fraction=args.labelled_fraction, setting=args.setting, trusted_fraction=args.trusted_fraction,
+        target_data=str(Path(args.target_data).resolve()) if args.target_data else "",
+        seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
         iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp,
         num_threads=args.threads, progress=not args.quiet, method_args=method_args,

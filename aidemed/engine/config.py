@@ -27,6 +27,11 @@ class TrainConfig:
     net: str = "unet-small"
     profile: str = "standard"
     labelled_fraction: float = 1.0
+    # Which training data a run builds (aidemed.engine.run.SETTINGS; docs/robustness.md):
+    # semi (label budget) | noisy (every given mask may be wrong) | domain-adaptation (+ target_data)
+    setting: str = "semi"
+    trusted_fraction: float = 0.0  # noisy: the nested budget of expert-verified masks, never rewritten
+    target_data: str = ""  # domain-adaptation: the unlabelled target dataset (prepared folder)
     seed: int = 0
     epochs: int = 40
     batch_size: int = 16

@@ -1,19 +1,34 @@
-"""One training run from a config: where a mask enters (the prepared dataset and its label budget),
-is trained on (a registered method), and is scored (the test split, in each case's own geometry)."""
+"""One training run from a config: where a mask enters (the prepared dataset, its label budget and the
+run's setting), is trained on (a registered method), and is scored (the test split, in each case's own
+geometry).
+
+Settings (`TrainConfig.setting`, docs/robustness.md) decide which training data a run builds; the
+methods only read `TrainData.has_label` and `TrainData.trusted`:
+
+  semi               ground-truth masks for the label budget's cases, none for the other training cases
+  noisy              every given mask may be wrong (none trusted), except an optional nested subset of
+                     `trusted_fraction` expert-verified masks that no method rewrites
+  domain-adaptation  the labelled source (`data`, trusted) plus the unlabelled training cases of a
+                     target dataset (`target_data`); selection on the source val split, scoring on the
+                     target's test split
+"""
 
 from __future__ import annotations
 
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 
-from aidemed.data.cache import ArraySet, decode_case, load_arrays, resolve_size
+from aidemed.data.cache import ArraySet, decode_case, load_arrays, resize_mask, resolve_size
+from aidemed.data.io import read_mask
 from aidemed.data.manifest import Dataset, atomic_write_text, load_dataset
-from aidemed.data.splits import labelled_ids
+from aidemed.data.splits import format_fraction, labelled_ids
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import Predictor
 from aidemed.engine.seed import resolve_device, seed_everything
@@ -45,6 +60,137 @@ def semi_supervised_data(dataset: Dataset, arrays: ArraySet, splits: dict, fract
     return build_train_data(arrays, splits["train"], budget, budget, dataset.info.num_seg_classes)
 
 
+# ----- settings: which TrainData, val set and test cases a run builds
+
+@dataclass
+class TestSpec:
+    """The cases a run is scored on: a split of a dataset (the target's in domain adaptation)."""
+
+    dataset: Dataset
+    case_ids: list[str]
+    split: str = "test"
+    role: str = "source"  # source | target
+
+    def describe(self) -> dict:
+        return {"dataset": self.dataset.info.name, "root": str(self.dataset.root.resolve()), "split": self.split,
+                "role": self.role, "n_cases": len(self.case_ids)}
+
+
+class SettingData(NamedTuple):
+    train: TrainData
+    val: ArraySet  # model selection (always labelled source cases)
+    test: TestSpec
+
+
+SETTINGS: dict[str, Callable[[TrainConfig, Dataset, ArraySet, dict], SettingData]] = {}
+TARGET_PREFIX = "target:"  # target case ids in a domain-adaptation run's TrainData (ids may collide)
+TRUSTED_STREAM = 0x7257ED  # separates the seeded trusted subset from other generators
+
+
+def register_setting(name: str):
+    def decorator(fn):
+        if name in SETTINGS:
+            raise ValueError(f"setting {name!r} is registered twice")
+        SETTINGS[name] = fn
+        return fn
+
+    return decorator
+
+
+def get_setting(name: str):
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r}; available: {', '.join(sorted(SETTINGS))}")
+    return SETTINGS[name]
+
+
+@register_setting("semi")
+def semi_setting(cfg: TrainConfig, dataset: Dataset, arrays: ArraySet, splits: dict) -> SettingData:
+    return SettingData(semi_supervised_data(dataset, arrays, splits, cfg.labelled_fraction),
+                       arrays.select_cases(splits["val"]), TestSpec(dataset, list(splits["test"])))
+
+
+def trusted_subset(splits: dict, given_ids: list[str], fraction: float) -> list[str]:
+    """The expert-verified cases among `given_ids`: the split file's budget of `fraction` when it has
+    one (budgets are nested), else the first round(fraction * n) of a seeded order of the given cases
+    (seeded by the split's seed, so nested in `fraction` too)."""
+    if fraction <= 0:
+        return []
+    given = sorted(set(given_ids))
+    budgets = splits.get("budgets", {})
+    key = format_fraction(fraction)
+    if key in budgets:
+        return sorted(set(budgets[key]) & set(given))
+    order = np.random.default_rng([int(splits.get("seed", 0)), TRUSTED_STREAM]).permutation(len(given))
+    count = max(1, int(round(fraction * len(given))))
+    return sorted(given[i] for i in order[:count])
+
+
+def _use_clean_masks(data: TrainData, dataset: Dataset, case_ids: list[str], size: int) -> int:
+    """Trusted cases of a `data corrupt` copy get their clean mask (`extra.clean_mask`): an expert
+    verified them. Returns how many cases were replaced."""
+    replaced = 0
+    for case_id in case_ids:
+        case = dataset.case(case_id)
+        clean = case.extra.get("clean_mask")
+        if not clean:
+            continue
+        mask, _ = read_mask(dataset.path(clean))
+        resized = resize_mask(mask, size)[None] if mask.ndim == 2 else np.stack([resize_mask(m, size) for m in mask])
+        rows = np.flatnonzero(data.case_ids == case_id)
+        data.masks[torch.from_numpy(rows)] = torch.from_numpy(resized.astype(np.int64))
+        replaced += 1
+    return replaced
+
+
+@register_setting("noisy")
+def noisy_setting(cfg: TrainConfig, dataset: Dataset, arrays: ArraySet, splits: dict) -> SettingData:
+    """Every given mask (the budget's; all annotated training cases at 1.0) is trained on as given and
+    may be corrected; the `trusted_fraction` subset is ground truth (clean masks of a corrupted copy)."""
+    if not 0.0 <= cfg.trusted_fraction <= cfg.labelled_fraction:
+        raise ValueError(f"trusted_fraction must be within [0, labelled_fraction = {cfg.labelled_fraction:g}], "
+                         f"got {cfg.trusted_fraction:g}")
+    given = labelled_ids(splits, cfg.labelled_fraction)
+    trusted = trusted_subset(splits, given, cfg.trusted_fraction)
+    data = build_train_data(arrays, splits["train"], given, trusted, dataset.info.num_seg_classes)
+    _use_clean_masks(data, dataset, trusted, resolve_size(cfg.profile))
+    return SettingData(data, arrays.select_cases(splits["val"]), TestSpec(dataset, list(splits["test"])))
+
+
+@register_setting("domain-adaptation")
+def domain_adaptation_setting(cfg: TrainConfig, dataset: Dataset, arrays: ArraySet, splits: dict) -> SettingData:
+    """Source (`data`): the label budget's ground truth, trusted; its val split selects the model.
+    Target (`target_data`): its training cases enter without masks; its test split is scored; its val
+    split is never used."""
+    if not cfg.target_data:
+        raise ValueError("setting 'domain-adaptation' needs a target dataset (--target-data DIR)")
+    target = load_dataset(cfg.target_data)
+    if target.root.resolve() == dataset.root.resolve():
+        raise ValueError(f"{target.root}: the target dataset must differ from the source dataset")
+    if target.info.num_seg_classes != dataset.info.num_seg_classes:
+        raise ValueError(f"{target.root}: the target has {target.info.num_seg_classes} segmentation classes "
+                         f"{target.info.labels}, the source {dataset.root} has {dataset.info.num_seg_classes} "
+                         f"{dataset.info.labels}")
+    target_splits = target.load_splits()
+    target_arrays = load_arrays(target, cfg.profile)
+    source_channels, target_channels = arrays.images.shape[1], target_arrays.images.shape[1]
+    if source_channels != target_channels:
+        raise ValueError(f"{target.root}: target images have {target_channels} channel(s), the source "
+                         f"{dataset.root} has {source_channels}; domain adaptation needs the same channels")
+    source = semi_supervised_data(dataset, arrays, splits, cfg.labelled_fraction)
+    unlabelled = target_arrays.select_cases(target_splits["train"])
+    n = len(unlabelled)
+    data = TrainData(
+        images=torch.cat([source.images, torch.from_numpy(unlabelled.images)]),
+        masks=torch.cat([source.masks, torch.zeros((n, *source.masks.shape[1:]), dtype=torch.int64)]),
+        has_label=torch.cat([source.has_label, torch.zeros(n, dtype=torch.bool)]),
+        trusted=torch.cat([source.trusted, torch.zeros(n, dtype=torch.bool)]),
+        case_ids=np.concatenate([source.case_ids, np.array([TARGET_PREFIX + str(c) for c in unlabelled.case_ids])]),
+        num_classes=source.num_classes,
+    )
+    return SettingData(data, arrays.select_cases(splits["val"]),
+                       TestSpec(target, list(target_splits["test"]), role="target"))
+
+
 def environment() -> dict:
     import monai
 
@@ -69,8 +215,11 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     from aidemed.data.check import assert_dataset_ok
 
     run_dir = Path(run_dir)
+    setting = get_setting(cfg.setting)
     if check:
         assert_dataset_ok(cfg.data)
+        if cfg.target_data:
+            assert_dataset_ok(cfg.target_data)
     _guard_config(cfg, run_dir, resume)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -79,8 +228,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     dataset = load_dataset(cfg.data)
     splits = dataset.load_splits()
     arrays = load_arrays(dataset, cfg.profile)
-    data = train_data or semi_supervised_data(dataset, arrays, splits, cfg.labelled_fraction)
-    val = ValidationSet(arrays.select_cases(splits["val"]), data.num_classes)
+    built = setting(cfg, dataset, arrays, splits)
+    data = train_data or built.train
+    val = ValidationSet(built.val, data.num_classes)
     method = get_method(cfg.method)(cfg, data, device)
     if getattr(method, "needs_bootstrap", False) and not bool(data.has_label.all()):
         method.bootstrap = Predictor.from_checkpoint(bootstrap_checkpoint(cfg, run_dir, data), device)
@@ -90,13 +240,17 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     began = time.perf_counter()
     fit = Trainer(cfg, run_dir, device, stop_after_steps).fit(method, val, meta, resume=resume)
     train_seconds = time.perf_counter() - began
-    test = evaluate_split(Predictor.from_checkpoint(run_dir / "checkpoints" / "best.pt", device), dataset,
-                          splits["test"], run_dir / "test_cases.csv")
+    test = evaluate_split(Predictor.from_checkpoint(run_dir / "checkpoints" / "best.pt", device),
+                          built.test.dataset, built.test.case_ids, run_dir / "test_cases.csv")
     result = {
         "config": cfg.to_dict(),
         "dataset": dataset.info.name,
-        "n_train": len(data), "n_labelled": int(data.has_label.sum()), "n_val": len(splits["val"]),
-        "n_test": len(splits["test"]),
+        "setting": cfg.setting,
+        "n_train": len(data), "n_labelled": int(data.has_label.sum()), "n_trusted": int(data.trusted.sum()),
+        "n_val": len(splits["val"]), "n_test": len(built.test.case_ids),
+        "selected_on": {"dataset": dataset.info.name, "root": str(dataset.root.resolve()), "split": "val",
+                        "role": "source", "n_cases": len(splits["val"])},
+        "scored": built.test.describe(),
         "best": fit["best"],
         "test": test,
         # Summed over epochs, so a run resumed after a kill still reports its whole training time.
@@ -111,13 +265,17 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
 
 # Settings that change where and how visibly a run executes, not what it learns.
 RUNTIME_ONLY = ("progress", "device", "num_threads")
+# Method names that train exactly what `supervised` trains (a finished run of theirs is a valid bootstrap).
+SUPERVISED_ALIASES = ("supervised", "source_only")
 
 
 def bootstrap_checkpoint(cfg: TrainConfig, run_dir: Path, data: TrainData) -> Path:
     """The supervised model on the labelled cases that gives the first pseudo-masks.
 
-    Trained (and resumed, and cached) in RUN/bootstrap with the run's own settings; a sweep may
-    point `bootstrap_run` at an existing supervised run of the same budget and seed instead.
+    Trained (and resumed, and cached) in RUN/bootstrap with the run's own settings and training data:
+    only the cases with a given mask are trained on, so in domain adaptation it is the source-only
+    model. A sweep may point `bootstrap_run` at an existing supervised (or source_only) run of the same
+    budget and seed instead.
     """
     from dataclasses import replace
 
@@ -127,9 +285,11 @@ def bootstrap_checkpoint(cfg: TrainConfig, run_dir: Path, data: TrainData) -> Pa
     results = folder / "results.json"
     if results.is_file():
         saved = TrainConfig.from_dict(json.loads(results.read_text())["config"])
+        if saved.method in SUPERVISED_ALIASES:
+            saved = replace(saved, method="supervised")
         if replace(saved, **{k: getattr(wanted, k) for k in RUNTIME_ONLY}) != wanted:
             raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
-                             "(same data, budget, seed, network and schedule are required)")
+                             "(same data, setting, budget, seed, network and schedule are required)")
         return folder / "checkpoints" / "best.pt"
     if given:
         raise ValueError(f"{folder}: bootstrap_run has no finished supervised run (results.json missing)")
@@ -137,13 +297,23 @@ def bootstrap_checkpoint(cfg: TrainConfig, run_dir: Path, data: TrainData) -> Pa
     return folder / "checkpoints" / "best.pt"
 
 
+def _normalised_config(saved: dict) -> dict:
+    """A saved config.json with the defaults of fields added since it was written filled in."""
+    try:
+        saved = TrainConfig.from_dict(saved).to_dict()
+    except (TypeError, ValueError):
+        pass
+    return json.loads(json.dumps(saved))
+
+
 def _guard_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     """Never mix two configs in one run folder, and never overwrite a finished run silently."""
     saved = run_dir / "config.json"
     if saved.is_file():
-        previous = json.loads(saved.read_text())
-        if previous != json.loads(json.dumps(cfg.to_dict())):
-            changed = sorted(k for k in set(previous) | set(cfg.to_dict()) if previous.get(k) != cfg.to_dict().get(k))
+        previous = _normalised_config(json.loads(saved.read_text()))
+        current = json.loads(json.dumps(cfg.to_dict()))
+        if previous != current:
+            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
             raise ValueError(f"{saved}: this run folder holds a run with another config (differs in {changed}); "
                              "use a new --output folder")
         if not resume and (run_dir / "checkpoints" / "last.pt").is_file():
