@@ -44,22 +44,21 @@ def aidemed_loop(cfg: TrainConfig, data, steps: int, run_dir: Path) -> float:
     return history[-1]["images_per_second"]
 
 
-def monai_plain_loop(cfg: TrainConfig, images: torch.Tensor, masks: torch.Tensor, steps: int) -> float:
+def _timed_steps(cfg: TrainConfig, in_channels: int, loader, steps: int, unpack) -> float:
+    """images/s of `steps` optimiser steps of a freshly seeded network over the loader's batches."""
     from monai.losses import DiceCELoss
-    from torch.utils.data import DataLoader, TensorDataset
 
     torch.manual_seed(cfg.seed)
-    net = create_model(cfg.net, images.shape[1], 2)
+    net = create_model(cfg.net, in_channels, 2)
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    loader = DataLoader(TensorDataset(images, masks[:, None]), batch_size=cfg.batch_size, shuffle=True, drop_last=True)
     net.train()
     began, done = time.perf_counter(), 0
     while done < steps:
-        for x, y in loader:
+        for batch in loader:
+            x, y = unpack(batch)
             optimizer.zero_grad()
-            loss = loss_fn(net(x), y)
-            loss.backward()
+            loss_fn(net(x), y).backward()
             optimizer.step()
             done += 1
             if done == steps:
@@ -67,9 +66,15 @@ def monai_plain_loop(cfg: TrainConfig, images: torch.Tensor, masks: torch.Tensor
     return steps * cfg.batch_size / (time.perf_counter() - began)
 
 
+def monai_plain_loop(cfg: TrainConfig, images: torch.Tensor, masks: torch.Tensor, steps: int) -> float:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(images, masks[:, None]), batch_size=cfg.batch_size, shuffle=True, drop_last=True)
+    return _timed_steps(cfg, images.shape[1], loader, steps, lambda batch: batch)
+
+
 def monai_augment_loop(cfg: TrainConfig, images: torch.Tensor, masks: torch.Tensor, steps: int) -> float:
     from monai.data import DataLoader, Dataset
-    from monai.losses import DiceCELoss
     from monai.transforms import Compose, RandFlipd, RandRotated, RandScaleIntensityd, RandShiftIntensityd
 
     transforms = Compose([
@@ -81,22 +86,8 @@ def monai_augment_loop(cfg: TrainConfig, images: torch.Tensor, masks: torch.Tens
     items = [{"image": images[i], "label": masks[i][None].float()} for i in range(len(images))]
     loader = DataLoader(Dataset(items, transforms), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         num_workers=0)
-    torch.manual_seed(cfg.seed)
-    net = create_model(cfg.net, images.shape[1], 2)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    net.train()
-    began, done = time.perf_counter(), 0
-    while done < steps:
-        for batch in loader:
-            optimizer.zero_grad()
-            loss = loss_fn(net(batch["image"].as_tensor()), batch["label"].as_tensor())
-            loss.backward()
-            optimizer.step()
-            done += 1
-            if done == steps:
-                break
-    return steps * cfg.batch_size / (time.perf_counter() - began)
+    return _timed_steps(cfg, images.shape[1], loader, steps,
+                        lambda batch: (batch["image"].as_tensor(), batch["label"].as_tensor()))
 
 
 def main(argv=None) -> int:
