@@ -15,8 +15,10 @@ COMMAND_MODULES = (
     "aidemed.cli.reports",
     "aidemed.cli.evaluate",
     "aidemed.cli.train",
+    "aidemed.cli.train_cls",
     "aidemed.cli.bench",
     "aidemed.cli.demo",
+    "aidemed.cli.audit",
 )
 
 
