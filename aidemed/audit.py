@@ -1,0 +1,371 @@
+"""Annotation audit: rank a run's training masks by how strongly the trained networks disagree with them.
+
+    aidemed audit RUN_DIR [-o OUT] [--top N]
+
+For every training case whose mask was given and may be wrong (has_label and not trusted, as the run's
+setting built them), the run's model (best.pt, or every network of last.pt averaged) predicts the
+image at the training size, and two scores are computed against the given mask:
+
+  disagreement  1 - Dice(model mask, given mask), foreground classes averaged, slices of a volume pooled
+                (both empty: Dice 1). The ranking: most disagreement first.
+  soft_score    mean over pixels of the model's probability of the given label: the per-pixel input
+                of cleanlab's segmentation scores (lower = more suspect).
+
+With `cleanlab` installed (`pip install aidemed[audit]`), cleanlab.segmentation.rank's
+get_label_quality_scores ("softmin") is computed on the same probabilities and masks.
+
+For AIDE runs, last.pt's label copies and correction list say which masks AIDE replaced and when.
+For datasets written by `aidemed data corrupt`, the noise records say which masks were corrupted:
+the audit then reports precision@k (k = number of corrupted audited cases) of each ranking, and the
+Dice of the given and the model masks against the clean masks.
+
+OUT (default RUN_DIR/audit): audit.csv (one row per audited case, by rank), audit.json (summary),
+gallery/RANK-CASE.png for the top N (image | given mask | model mask [| clean mask]) and gallery.html.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aidemed.data.cache import decode_case, load_arrays, resize_mask, resolve_size
+from aidemed.data.io import read_mask
+from aidemed.data.manifest import Dataset, atomic_write_text, load_dataset
+from aidemed.engine.checkpoint import CheckpointError, load_checkpoint
+from aidemed.engine.config import TrainConfig
+from aidemed.engine.inference import Predictor, per_case_dice, predict_probs
+
+GIVEN_COLOR = (255, 64, 64)
+MODEL_COLOR = (64, 160, 255)
+CLEAN_COLOR = (64, 220, 64)
+MIN_PANEL = 160  # pixels: gallery panels of smaller images are enlarged (nearest neighbour)
+
+
+# ----- scores and rankings
+
+def precision_at_k(ranked: list[str], positives: set[str] | list[str], k: int | None = None) -> float | None:
+    """Share of the first k ranked ids that are positives; k defaults to the number of positives among
+    the ranked ids (then precision = recall). None when k is 0."""
+    positives = set(positives) & set(ranked)
+    k = len(positives) if k is None else int(k)
+    if k <= 0:
+        return None
+    return len(set(ranked[:k]) & positives) / k
+
+
+def mask_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per case: 1 - Dice(argmax, given) (slices pooled) and the mean probability of the given label."""
+    num_classes = probs.shape[1]
+    dice = per_case_dice(probs.argmax(1), given, case_index, num_cases, num_classes)
+    of_given = probs.gather(1, given[:, None].long())[:, 0].flatten(1).mean(1)
+    soft = torch.zeros(num_cases).index_add_(0, case_index, of_given)
+    counts = torch.zeros(num_cases).index_add_(0, case_index, torch.ones_like(of_given))
+    return (1 - dice).numpy(), (soft / counts.clamp_min(1)).numpy()
+
+
+def cleanlab_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int
+                    ) -> np.ndarray | None:
+    """cleanlab's per-image label quality (lower = more likely wrong), slices averaged per case; None
+    when cleanlab is not installed."""
+    try:
+        from cleanlab.segmentation.rank import get_label_quality_scores
+    except ImportError:
+        return None
+    scores, _ = get_label_quality_scores(given.numpy().astype(np.int64), probs.numpy().astype(np.float32),
+                                         verbose=False)
+    scores = torch.from_numpy(np.asarray(scores, dtype=np.float64)).float()
+    total = torch.zeros(num_cases).index_add_(0, case_index, scores)
+    counts = torch.zeros(num_cases).index_add_(0, case_index, torch.ones_like(scores))
+    return (total / counts.clamp_min(1)).numpy()
+
+
+def _order(primary: np.ndarray, secondary: np.ndarray | None = None) -> np.ndarray:
+    """Indices by primary ascending (ties by secondary ascending, then position)."""
+    keys = [np.arange(len(primary))] + ([secondary] if secondary is not None else []) + [primary]
+    return np.lexsort(keys)
+
+
+# ----- what the run trained on, and its model
+
+def run_train_data(cfg: TrainConfig):
+    """The run's TrainData rebuilt from its config (same dataset, setting and budget) and its dataset."""
+    from aidemed.engine.run import get_setting
+
+    dataset = load_dataset(cfg.data)
+    splits = dataset.load_splits()
+    arrays = load_arrays(dataset, cfg.profile)
+    return get_setting(cfg.setting)(cfg, dataset, arrays, splits).train, dataset
+
+
+def load_networks(run_dir: Path, cfg: TrainConfig, which: str, in_channels: int, num_classes: int,
+                  device: torch.device) -> list[torch.nn.Module]:
+    """best: the selected model of best.pt; last: every network of last.pt (e.g. AIDE's A and B)."""
+    from aidemed.nets import create_model
+
+    if which == "best":
+        return Predictor.from_checkpoint(run_dir / "checkpoints" / "best.pt", device).networks
+    if which != "last":
+        raise ValueError(f"audit model must be 'best' or 'last', got {which!r}")
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    networks = []
+    try:
+        for weights in state["method"]["networks"].values():
+            net = create_model(cfg.net, in_channels, num_classes)
+            net.load_state_dict(weights)
+            networks.append(net.to(device).eval())
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{run_dir / 'checkpoints' / 'last.pt'}: no usable networks ({exc})") from exc
+    return networks
+
+
+def aide_history(run_dir: Path) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    """AIDE's correction list and final label copies from last.pt (empty for other methods)."""
+    path = run_dir / "checkpoints" / "last.pt"
+    if not path.is_file():
+        return [], {}
+    extra = load_checkpoint(path).get("method", {}).get("extra", {}) or {}
+    copies = {k[len("labels_"):]: v for k, v in extra.items() if k.startswith("labels_") and torch.is_tensor(v)}
+    return list(extra.get("corrections", []) or []), copies
+
+
+def noise_records(dataset: Dataset) -> dict[str, dict]:
+    path = dataset.root / "noise_records.jsonl"
+    if not path.is_file():
+        return {}
+    from aidemed.noise import read_noise_records
+
+    return {r["id"]: r for r in read_noise_records(dataset.root)}
+
+
+def clean_mask_at(dataset: Dataset, case_id: str, size: int, n_slices: int) -> torch.Tensor | None:
+    clean = dataset.case(case_id).extra.get("clean_mask")
+    if not clean:
+        return None
+    mask, _ = read_mask(dataset.path(clean))
+    resized = resize_mask(mask, size)[None] if mask.ndim == 2 else np.stack([resize_mask(m, size) for m in mask])
+    return torch.from_numpy(resized.astype(np.int64)) if len(resized) == n_slices else None
+
+
+# ----- the audit
+
+def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int = 12, model: str = "best",
+              device: str = "auto", include_trusted: bool = False, log=print) -> dict:
+    """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir."""
+    from aidemed.engine.seed import resolve_device
+
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir else run_dir / "audit"
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise ValueError(f"{run_dir}: not a run folder (config.json missing)")
+    cfg = TrainConfig.load(cfg_path)
+    dev = resolve_device(device)
+    data, dataset = run_train_data(cfg)
+    audited = data.has_label if include_trusted else data.has_label & ~data.trusted
+    rows_idx = data.indices(audited)
+    if len(rows_idx) == 0:
+        raise ValueError(f"{run_dir}: no given, non-trusted training masks to audit (setting {cfg.setting!r}; "
+                         "in the semi setting every given mask is ground truth: pass --all-given to audit them)")
+    case_ids, case_index = np.unique(data.case_ids[rows_idx.numpy()], return_inverse=True)
+    case_index = torch.from_numpy(case_index.astype(np.int64))
+    networks = load_networks(run_dir, cfg, model, data.in_channels, data.num_classes, dev)
+    images, given = data.images[rows_idx], data.masks[rows_idx]
+    probs = predict_probs(networks, images, device=dev)
+    disagreement, soft = mask_scores(probs, given, case_index, len(case_ids))
+    lab = cleanlab_scores(probs, given, case_index, len(case_ids))
+
+    corrections, copies = aide_history(run_dir)
+    corrected: dict[str, list[str]] = {}
+    for entry in corrections:
+        for case in entry.get("cases", []):
+            corrected.setdefault(str(case), []).append(f"{entry.get('by', '?')}@{entry.get('epoch')}")
+    copies_ok = {k: v for k, v in copies.items() if len(v) == len(data)}
+
+    records = noise_records(dataset)
+    size = resolve_size(cfg.profile)
+    prediction = probs.argmax(1)
+    rows = []
+    for c, case_id in enumerate(case_ids):
+        samples = torch.nonzero(case_index == c).flatten()
+        row = {"case": str(case_id), "disagreement": float(disagreement[c]), "soft_score": float(soft[c])}
+        if lab is not None:
+            row["cleanlab_score"] = float(lab[c])
+        row["corrected_by_aide"] = str(case_id) in corrected
+        row["corrections"] = ";".join(corrected.get(str(case_id), []))
+        for key, copy in sorted(copies_ok.items()):  # AIDE's final label copies vs the given mask
+            final = copy[rows_idx[samples]].long()
+            row[f"aide_labels_{key}_vs_given_dice"] = _dice(final, given[samples], data.num_classes)
+        if records:
+            record = records.get(str(case_id), {})
+            row["corrupted"] = bool(record.get("corrupted", False))
+            row["corruption"] = record.get("corruption", "")
+        clean = clean_mask_at(dataset, str(case_id), size, len(samples))
+        if clean is not None:
+            row["given_vs_clean_dice"] = _dice(given[samples], clean, data.num_classes)
+            row["model_vs_clean_dice"] = _dice(prediction[samples], clean, data.num_classes)
+            for key, copy in sorted(copies_ok.items()):
+                row[f"aide_labels_{key}_vs_clean_dice"] = _dice(copy[rows_idx[samples]].long(), clean, data.num_classes)
+        rows.append(row)
+
+    order = _order(-disagreement, soft)
+    ranked = [rows[i] for i in order]
+    for rank, row in enumerate(ranked, start=1):
+        row["rank"] = rank
+    summary = {
+        "run": str(run_dir.resolve()), "dataset": dataset.info.name, "setting": cfg.setting, "method": cfg.method,
+        "model": model, "n_networks": len(networks), "size": size, "n_audited": len(rows),
+        "include_trusted": include_trusted, "n_corrected_by_aide": sum(r["corrected_by_aide"] for r in rows),
+        "aide_corrections": corrections,
+        "cleanlab": "installed" if lab is not None else "cleanlab not installed",
+    }
+    if records:
+        positives = {r["case"] for r in rows if r.get("corrupted")}
+        rankings = {"aidemed_disagreement": [rows[i]["case"] for i in order],
+                    "aidemed_soft": [rows[i]["case"] for i in _order(soft, -disagreement)]}
+        if lab is not None:
+            rankings["cleanlab"] = [rows[i]["case"] for i in _order(lab)]
+        summary["n_corrupted"] = len(positives)
+        summary["k"] = len(positives)
+        summary["precision_at_k"] = {name: precision_at_k(ids, positives) for name, ids in rankings.items()}
+        if lab is None:
+            summary["precision_at_k"]["cleanlab"] = "cleanlab not installed"
+
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(ranked, out / "audit.csv")
+    shown = ranked[: max(int(top), 0)]
+    gallery = _write_gallery(shown, dataset, networks, size, data.num_classes, data.in_channels, dev, out)
+    _write_html(shown, gallery, summary, out / "gallery.html")
+    summary["gallery"] = [str(p.relative_to(out)) for p in gallery]
+    atomic_write_text(out / "audit.json", json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+def _dice(a: torch.Tensor, b: torch.Tensor, num_classes: int) -> float:
+    index = torch.zeros(len(a), dtype=torch.int64)
+    return float(per_case_dice(a, b, index, 1, num_classes)[0])
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    first = ["rank", "case", "disagreement", "soft_score", "cleanlab_score", "corrected_by_aide", "corrections",
+             "corrupted", "corruption", "given_vs_clean_dice", "model_vs_clean_dice"]
+    present = {k for r in rows for k in r}
+    columns = [c for c in first if c in present] + sorted(present - set(first))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buffer.getvalue())
+
+
+# ----- gallery
+
+def overlay_rgb(image: np.ndarray, mask: np.ndarray | None, color: tuple[int, int, int]) -> np.ndarray:
+    """Grayscale (H, W) image as uint8 RGB, the mask's foreground tinted and its outline drawn
+    (as `aidemed predict --overlay`)."""
+    from scipy import ndimage
+
+    gray = image.astype(np.float32) - image.min()
+    gray = 255 * gray / (gray.max() + 1e-6)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    if mask is not None:
+        fg = mask > 0
+        edge = fg & ~ndimage.binary_erosion(fg)
+        rgb[fg] = 0.6 * rgb[fg] + 0.4 * np.array(color, np.float32)
+        rgb[edge] = color
+    return rgb.clip(0, 255).astype(np.uint8)
+
+
+def compose(panels: list[np.ndarray], titles: list[str], gap: int = 4) -> np.ndarray:
+    """Panels side by side on a dark background, a caption above each."""
+    from PIL import Image, ImageDraw
+
+    height, caption = max(p.shape[0] for p in panels), 14
+    width = sum(p.shape[1] for p in panels) + gap * (len(panels) + 1)
+    canvas = Image.new("RGB", (width, height + caption + 2 * gap), (24, 24, 24))
+    draw = ImageDraw.Draw(canvas)
+    x = gap
+    for panel, title in zip(panels, titles):
+        canvas.paste(Image.fromarray(panel), (x, caption + gap))
+        draw.text((x + 2, 1), title, fill=(235, 235, 235))
+        x += panel.shape[1] + gap
+    return np.asarray(canvas)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _write_gallery(rows: list[dict], dataset: Dataset, networks, size: int, num_classes: int, in_channels: int,
+                   device: torch.device, out: Path) -> list[Path]:
+    """One PNG per case at the case's own resolution (3D: the slice where model and mask differ most)."""
+    from PIL import Image
+
+    predictor = Predictor(networks, size, num_classes, device, in_channels=in_channels)
+    folder = out / "gallery"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for row in rows:
+        case = dataset.case(row["case"])
+        image, given = decode_case(dataset, case)
+        pred, _ = predictor.predict_case(image)
+        clean = None
+        if case.extra.get("clean_mask"):
+            clean, _ = read_mask(dataset.path(case.extra["clean_mask"]))
+        if image.ndim == 4:  # (C, Z, X, Y): the slice with the most disagreeing pixels
+            z = int(np.argmax([(pred[i] != given[i]).sum() for i in range(len(pred))]))
+            image, given, pred = image[:, z], given[z], pred[z]
+            clean = clean[z] if clean is not None else None
+        panels = [overlay_rgb(image[0], None, GIVEN_COLOR), overlay_rgb(image[0], given, GIVEN_COLOR),
+                  overlay_rgb(image[0], pred, MODEL_COLOR)]
+        titles = ["image", "given mask", "model mask"]
+        if clean is not None:
+            panels.append(overlay_rgb(image[0], clean, CLEAN_COLOR))
+            titles.append("clean mask")
+        zoom = max(1, -(-MIN_PANEL // min(panels[0].shape[:2])))  # small images are enlarged for review
+        panels = [p.repeat(zoom, axis=0).repeat(zoom, axis=1) for p in panels]
+        path = folder / f"{row['rank']:03d}-{_safe(row['case'])}.png"
+        Image.fromarray(compose(panels, titles)).save(path)
+        written.append(path)
+    return written
+
+
+def _write_html(rows: list[dict], images: list[Path], summary: dict, path: Path) -> None:
+    def fmt(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return html.escape(str(value)) if value not in (None, "") else "-"
+
+    lines = ["<!doctype html>", "<meta charset='utf-8'>", f"<title>aidemed audit: {html.escape(summary['run'])}</title>",
+             "<style>body{font-family:sans-serif;margin:1.5em}td,th{padding:4px 8px;vertical-align:top}"
+             "img{max-width:100%}tr:nth-child(even){background:#f4f4f4}</style>",
+             f"<h1>Annotation audit</h1><p>Run <code>{html.escape(summary['run'])}</code> "
+             f"({html.escape(summary['method'])}, setting {html.escape(summary['setting'])}); dataset "
+             f"{html.escape(summary['dataset'])}; {summary['n_audited']} masks audited, ranked by disagreement "
+             f"(1 - Dice of the model mask and the given mask). The top {len(rows)} are shown: image, given mask "
+             "(red), model mask (blue), and the clean mask (green) when the dataset has one.</p>"]
+    if "precision_at_k" in summary:
+        parts = ", ".join(f"{k}: {fmt(v)}" for k, v in summary["precision_at_k"].items())
+        lines.append(f"<p>{summary['n_corrupted']} corrupted masks; precision@{summary['k']}: {parts}</p>")
+    lines.append("<table><tr><th>rank</th><th>case</th><th>scores</th><th>review</th></tr>")
+    for row, image in zip(rows, images):
+        facts = [f"disagreement {fmt(row['disagreement'])}", f"soft score {fmt(row['soft_score'])}"]
+        if "cleanlab_score" in row:
+            facts.append(f"cleanlab {fmt(row['cleanlab_score'])}")
+        facts.append("corrected by AIDE: " + (fmt(row["corrections"]) if row["corrected_by_aide"] else "no"))
+        if "corrupted" in row:
+            facts.append(f"corrupted: {'yes (' + fmt(row['corruption']) + ')' if row['corrupted'] else 'no'}")
+        if "given_vs_clean_dice" in row:
+            facts.append(f"given vs clean Dice {fmt(row['given_vs_clean_dice'])}")
+        lines.append(f"<tr><td>{row['rank']}</td><td>{html.escape(row['case'])}</td><td>{'<br>'.join(facts)}</td>"
+                     f"<td><img src='{html.escape(str(image.relative_to(path.parent)))}'></td></tr>")
+    lines.append("</table>")
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,41 @@
+"""`aidemed audit RUN_DIR`: rank a run's training masks for expert review (see aidemed.audit)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    audit = subparsers.add_parser(
+        "audit", help="rank a run's training masks by the model's disagreement; gallery for expert review",
+        description="Rank the given (non-trusted) training masks of a finished run by 1 - Dice between the "
+                    "model's mask and the given mask, list which labels AIDE replaced and when, and write "
+                    "audit.csv, audit.json, gallery/*.png and gallery.html. On a dataset from `aidemed data "
+                    "corrupt`, also report precision@k at finding the corrupted masks (and cleanlab's, when "
+                    "installed: pip install aidemed[audit]).")
+    audit.add_argument("run", metavar="RUN_DIR", help="a finished training run folder")
+    audit.add_argument("-o", "--output", default=None, help="output folder (default RUN_DIR/audit)")
+    audit.add_argument("--top", type=int, default=12, help="gallery images for the N most suspect masks")
+    audit.add_argument("--model", default="best", choices=("best", "last"),
+                       help="best: the selected model (best.pt); last: all networks of last.pt averaged")
+    audit.add_argument("--all-given", action="store_true",
+                       help="also audit trusted (ground-truth) masks, e.g. of a semi-supervised run")
+    audit.add_argument("--device", default="auto")
+    audit.set_defaults(func=_audit)
+
+
+def _audit(args) -> int:
+    from pathlib import Path
+
+    from aidemed.audit import audit_run
+
+    out = Path(args.output) if args.output else Path(args.run) / "audit"
+    summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
+                        include_trusted=args.all_given)
+    print(f"{out}: {summary['n_audited']} masks ranked (audit.csv), {len(summary['gallery'])} in gallery.html; "
+          f"{summary['n_corrected_by_aide']} corrected by AIDE")
+    if "precision_at_k" in summary:
+        parts = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in summary["precision_at_k"].items())
+        print(f"{summary['n_corrupted']} corrupted masks; precision@{summary['k']}: {parts}")
+    elif summary["cleanlab"] != "installed":
+        print("cleanlab not installed (pip install aidemed[audit]): no cleanlab comparison")
+    return 0

@@ -1,0 +1,130 @@
+"""`aidemed audit`: masks ranked by the model's disagreement, AIDE's corrections listed, a gallery, and
+precision@k at finding simulated corruptions (with cleanlab's scores when it is installed)."""
+
+import csv
+import json
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from aidemed.audit import _order, cleanlab_scores, mask_scores, precision_at_k
+from aidemed.cli.main import main
+from aidemed.engine.checkpoint import load_checkpoint
+from aidemed.engine.run import train
+
+
+def test_precision_at_k_counts_positives_in_the_top_k():
+    ranked = ["a", "b", "c", "d", "e"]
+    assert precision_at_k(ranked, {"a", "c"}) == 0.5  # k = 2: a hit, b a miss
+    assert precision_at_k(ranked, {"a", "b"}) == 1.0
+    assert precision_at_k(ranked, {"d", "e"}) == 0.0
+    assert precision_at_k(ranked, {"a", "c"}, k=3) == pytest.approx(2 / 3)
+    assert precision_at_k(ranked, {"zz"}) is None  # no positive among the ranked cases: k = 0
+    assert precision_at_k(ranked, set()) is None
+
+
+def _hand_made():
+    """Four cases where the model sees a square; case 2's given mask missed it, case 1's is shifted."""
+    n, s = 4, 16
+    probs = torch.zeros(n, 2, s, s)
+    probs[:, 0] = 0.9
+    probs[:, 0, 4:12, 4:12] = 0.1
+    probs[:, 1] = 1 - probs[:, 0]
+    given = torch.zeros(n, s, s, dtype=torch.long)
+    given[:, 4:12, 4:12] = 1
+    given[1] = 0
+    given[1, 5:13, 5:13] = 1  # slightly off
+    given[2] = 0  # obviously wrong: the lesion was missed
+    return probs, given, torch.arange(n)
+
+
+def test_the_obviously_wrong_mask_ranks_first():
+    probs, given, index = _hand_made()
+    disagreement, soft = mask_scores(probs, given, index, 4)
+    assert disagreement[2] == pytest.approx(1.0) and disagreement[0] == pytest.approx(0.0)
+    order = _order(-disagreement, soft)
+    assert order[0] == 2 and order[1] == 1
+    assert soft[2] < soft[1] < soft[0]  # the mean probability of the given label agrees
+    assert soft[0] == pytest.approx(0.9)
+
+
+def test_cleanlab_agrees_on_the_hand_made_case():
+    pytest.importorskip("cleanlab")
+    probs, given, index = _hand_made()
+    scores = cleanlab_scores(probs, given, index, 4)
+    assert np.argmin(scores) == 2  # lowest label quality
+
+
+def test_without_cleanlab_the_audit_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cleanlab", None)
+    monkeypatch.setitem(sys.modules, "cleanlab.segmentation.rank", None)
+    probs, given, index = _hand_made()
+    assert cleanlab_scores(probs, given, index, 4) is None
+
+
+@pytest.fixture(scope="module")
+def noisy_aide_run(phantom_dir, tmp_path_factory):
+    from aidemed.engine.config import TrainConfig
+
+    root = tmp_path_factory.mktemp("audit")
+    noisy = root / "phantom-missed-50"
+    assert main(["data", "corrupt", str(phantom_dir), "-o", str(noisy), "--model", "missed_lesion",
+                 "--fraction", "0.5", "--seed", "0"]) == 0
+    cfg = TrainConfig(data=str(noisy), net="unet-small", profile="32", epochs=2, batch_size=4,
+                      iterations_per_epoch=2, progress=False, method="aide", setting="noisy",
+                      method_args={"correction_start": 0, "correction_fraction": 0.25, "views": 2})
+    train(cfg, root / "run")
+    return noisy, root / "run"
+
+
+def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path, capsys):
+    noisy, run = noisy_aide_run
+    out = tmp_path / "audit"
+    assert main(["audit", str(run), "-o", str(out), "--top", "3", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "precision@" in printed
+    rows = list(csv.DictReader((out / "audit.csv").open()))
+    splits = json.loads((noisy / "splits.json").read_text())
+    assert len(rows) == len(splits["train"])  # every given training mask, none trusted
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+    dis = [float(r["disagreement"]) for r in rows]
+    assert dis == sorted(dis, reverse=True) and all(0 <= d <= 1 for d in dis)
+    records = {json.loads(l)["id"]: json.loads(l) for l in (noisy / "noise_records.jsonl").read_text().splitlines()}
+    assert all((r["corrupted"] == "True") == records[r["case"]]["corrupted"] for r in rows)
+    assert all(float(r["given_vs_clean_dice"]) == pytest.approx(1.0) for r in rows if r["corrupted"] == "False")
+
+    # AIDE's corrections from last.pt are listed per case
+    corrections = load_checkpoint(run / "checkpoints" / "last.pt")["method"]["extra"]["corrections"]
+    corrected = {c for entry in corrections for c in entry["cases"]}
+    assert {r["case"] for r in rows if r["corrected_by_aide"] == "True"} == corrected
+    for r in rows:
+        if r["case"] in corrected:
+            assert "@" in r["corrections"]
+
+    summary = json.loads((out / "audit.json").read_text())
+    assert summary["n_corrupted"] == summary["k"] == sum(r["corrupted"] == "True" for r in rows)
+    assert 0.0 <= summary["precision_at_k"]["aidemed_disagreement"] <= 1.0
+    lab = summary["precision_at_k"]["cleanlab"]
+    assert lab == "cleanlab not installed" or 0.0 <= lab <= 1.0
+    pngs = sorted((out / "gallery").glob("*.png"))
+    assert len(pngs) == 3 and pngs[0].name.startswith("001-")
+    from PIL import Image
+
+    width, height = Image.open(pngs[0]).size
+    assert width > 3 * height  # image | given | model | clean side by side
+    page = (out / "gallery.html").read_text()
+    assert all(f"gallery/{p.name}" in page for p in pngs) and "precision@" in page
+
+
+def test_audit_of_a_run_with_only_trusted_masks_needs_all_given(fast_config, tmp_path):
+    run = tmp_path / "sup"
+    train(replace(fast_config, labelled_fraction=0.25, epochs=1, iterations_per_epoch=1), run)
+    with pytest.raises(ValueError, match="--all-given"):
+        from aidemed.audit import audit_run
+
+        audit_run(run, tmp_path / "a", device="cpu")
+    assert main(["audit", str(run), "-o", str(tmp_path / "b"), "--all-given", "--top", "1", "--device", "cpu"]) == 0
+    assert (tmp_path / "b" / "audit.csv").is_file()
