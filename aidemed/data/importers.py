@@ -594,3 +594,86 @@ def import_phantom(src: Path | None, out_dir: Path, *, n_cases: int = 60, size: 
     except ImportError as exc:
         raise DataError(f"the phantom generator is not available ({exc})") from exc
     return generate_phantom_dataset(out_dir, n_cases=n_cases, size=size, seed=seed)
+
+
+# ------------------------------------------------------------------------------------- report CSV
+
+
+@register_importer("report-csv")
+def import_report_csv(
+    src: Path,
+    out_dir: Path,
+    *,
+    path_col: str = "path",
+    text_col: str = "text",
+    label_col: str | None = None,
+    id_col: str | None = None,
+    image_root: str | Path | None = None,
+    site: str = "default",
+    name: str | None = None,
+) -> Dataset:
+    """A CSV of image paths and report texts (the MIMIC-CXR-JPG layout: path, study text), no masks.
+
+    Paths are relative to `image_root` (default: the CSV's folder) or absolute. `text_col` may name
+    several columns, comma-separated (e.g. findings,impression): they are joined as "FINDINGS: ...
+    IMPRESSION: ..." sections. Images are stored as 8-bit grayscale PNG under DIR/images; the text goes
+    into `Case.report`, `label_col` (optional) into `Case.label`. Ids: `id_col`, else the image name
+    (the path when names clash). The split is over all cases (70/10/20, seed 0, stratified by label),
+    as the mask-based default split would put every unannotated case in train.
+    """
+    from dataclasses import replace
+
+    from aidemed.data.manifest import atomic_write_text
+    from aidemed.data.splits import DEFAULT_FRACTIONS, make_splits
+
+    if not src.is_file():
+        raise DataError(f"{src}: report CSV not found (report-csv takes a CSV file as SRC)")
+    root = Path(image_root).expanduser() if image_root is not None else src.resolve().parent
+    text_cols = [c.strip() for c in str(text_col).split(",") if c.strip()]
+    with src.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        wanted = [path_col, *text_cols] + [c for c in (label_col, id_col) if c]
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise DataError(f"{src}: no column(s) {', '.join(missing)} (columns: {', '.join(columns)})")
+        rows = list(enumerate(reader, start=2))
+    info = DatasetInfo(name=name or safe_id(strip_suffix(src.name)), dims=2, source=str(src.resolve()))
+    cases: list[Case] = []
+    seen: set[str] = set()
+    for lineno, row in rows:
+        rel = (row.get(path_col) or "").strip()
+        if not rel:
+            raise DataError(f"{src}:{lineno}: empty {path_col!r}")
+        image_path = Path(rel) if Path(rel).is_absolute() else root / rel
+        if not image_path.is_file():
+            raise DataError(f"{src}:{lineno}: image {image_path} not found")
+        if id_col:
+            case_id = safe_id(row[id_col])
+        else:
+            case_id = safe_id(strip_suffix(Path(rel).name))
+            if case_id in seen:
+                case_id = safe_id(strip_suffix(rel))
+        if case_id in seen:
+            raise DataError(f"{src}:{lineno}: case id {case_id!r} appears twice")
+        seen.add(case_id)
+        image_rel = f"images/{case_id}.png"
+        _store_gray_png(image_path, out_dir / image_rel)
+        texts = [(c, (row.get(c) or "").strip()) for c in text_cols]
+        if len(texts) == 1:
+            report = texts[0][1]
+        else:
+            report = "\n\n".join(f"{c.upper()}: {t}" for c, t in texts if t)
+        label = ((row.get(label_col) or "").strip() or None) if label_col else None
+        cases.append(Case(id=case_id, images=[image_rel], label=label, site=site, report=report or None,
+                          extra={"source_file": rel, "source_line": lineno}))
+    info.classes = sorted({c.label for c in cases if c.label})
+    no_report = sum(c.report is None for c in cases)
+    if no_report:
+        _add_note(info, f"{no_report} row(s) with an empty report")
+    dataset = _finish(out_dir, info, cases)
+    split = make_splits([replace(c, mask="-") for c in cases], seed=0, stratify=("label",))
+    record = {"seed": 0, "fractions": DEFAULT_FRACTIONS, "stratify": ["label"], "exclude_labels": [],
+              **{k: sorted(v) for k, v in split.items()}, "budgets": {}}
+    atomic_write_text(out_dir / "splits.json", json.dumps(record, indent=1) + "\n")
+    return dataset
