@@ -24,6 +24,20 @@ def register(subparsers) -> None:
     table.add_argument("out")
     table.set_defaults(func=_table)
 
+    reader = sub.add_parser(
+        "make-reader-dataset",
+        help="write a copy of a benign/malignant dataset whose train/val cases carry simulated report sentences",
+        description="A simulated reader writes one hedged report sentence per train/val case; errors are more "
+        "frequent under hedged phrasing and on small, faint lesions. True labels stay in Case.label. "
+        "See aidemed/bench/simulated_reader.py and docs/classification.md.")
+    reader.add_argument("--data", required=True, help="prepared source dataset (e.g. BUSI with --exclude-label normal)")
+    reader.add_argument("--error", type=float, default=0.2, help="target share of wrong training reports")
+    reader.add_argument("--seed", type=int, default=0)
+    reader.add_argument("--config", default=None, help="JSON file of ReaderConfig values (hedge_probs, ...)")
+    reader.add_argument("-o", "--output", required=True, help="dataset folder to write")
+    reader.add_argument("--force", action="store_true", help="replace the output folder")
+    reader.set_defaults(func=_make_reader_dataset)
+
 
 def _label_efficiency(args) -> int:
     from aidemed.bench.harness import plan, run_sweep
@@ -46,4 +60,19 @@ def _table(args) -> int:
 
     write_tables(Path(args.out))
     print((Path(args.out) / "summary.md").read_text())
+    return 0
+
+
+def _make_reader_dataset(args) -> int:
+    import json
+
+    from aidemed.bench.simulated_reader import ReaderConfig, make_reader_dataset
+
+    values = json.loads(Path(args.config).read_text()) if args.config else {}
+    cfg = ReaderConfig.from_dict({**values, "error_rate": args.error})
+    make_reader_dataset(args.data, args.output, cfg, seed=args.seed, force=args.force)
+    summary = json.loads((Path(args.output) / "reader.json").read_text())
+    for name, s in summary["splits"].items():
+        levels = ", ".join(f"{k} {v['n']} ({v['error_rate']:.0%} wrong)" for k, v in s["levels"].items() if v["n"])
+        print(f"{args.output} {name}: {s['n']} reports, {s['error_rate']:.1%} wrong; {levels}")
     return 0
