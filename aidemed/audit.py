@@ -344,7 +344,8 @@ def _write_html(rows: list[dict], images: list[Path], summary: dict, path: Path)
             return f"{value:.3f}"
         return html.escape(str(value)) if value not in (None, "") else "-"
 
-    lines = ["<!doctype html>", "<meta charset='utf-8'>", f"<title>aidemed audit: {html.escape(summary['run'])}</title>",
+    lines = ["<!doctype html>", "<meta charset='utf-8'>",
+             f"<title>aidemed audit: {html.escape(summary['run'])}</title>",
              "<style>body{font-family:sans-serif;margin:1.5em}td,th{padding:4px 8px;vertical-align:top}"
              "img{max-width:100%}tr:nth-child(even){background:#f4f4f4}</style>",
              f"<h1>Annotation audit</h1><p>Run <code>{html.escape(summary['run'])}</code> "
