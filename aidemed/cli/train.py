@@ -78,7 +78,8 @@ def config_from_args(args):
 
 
 def default_run_dir(cfg) -> Path:
-    return Path("runs") / f"{Path(cfg.data).name}-{cfg.method}-f{cfg.labelled_fraction:g}-s{cfg.seed}"
+    setting = "" if cfg.setting == "semi" else f"-{cfg.setting}"
+    return Path("runs") / f"{Path(cfg.data).name}{setting}-{cfg.method}-f{cfg.labelled_fraction:g}-s{cfg.seed}"
 
 
 def _train(args) -> int:
