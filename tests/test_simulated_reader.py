@@ -1,0 +1,97 @@
+"""The simulated reader: hedge levels the labeler recovers, realised error rates, errors in hedges."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from aidemed.bench.simulated_reader import (
+    LEVEL_GRADE,
+    LEVELS,
+    TEMPLATES,
+    ReaderConfig,
+    make_reader_dataset,
+    simulate_reports,
+)
+from aidemed.engine.classification import ClsConfig, report_labels
+
+
+def _labelled_levels(sentences):
+    """The labeler's grade (malignancy scale) and class for each sentence."""
+    labels = report_labels(sentences, ClsConfig(labels_from_reports=True, vocab="breast_malignancy"),
+                           ["benign", "malignant"])
+    return labels.grades, labels.y
+
+
+def test_every_template_is_graded_as_intended():
+    sentences, wanted = [], []
+    for level, templates in TEMPLATES.items():
+        for t in templates:
+            sentences.append(t.format(Loc="Right breast at 10 o'clock", size="1.4"))
+            wanted.append(LEVEL_GRADE[level])
+    grades, _ = _labelled_levels(sentences)
+    agree = np.mean([g == w for g, w in zip(grades, wanted)])
+    assert agree == 1.0, [(s, g, w) for s, g, w in zip(sentences, grades, wanted) if g != w]
+
+
+@pytest.mark.parametrize("target", [0.2, 0.4])
+def test_realised_error_is_on_target_and_concentrated_in_hedges(target):
+    rng = np.random.default_rng(5)
+    n = 1500
+    truth = rng.random(n) < 0.4
+    difficulty = rng.random(n)
+    sim = simulate_reports(truth, difficulty, ReaderConfig(error_rate=target), seed=3)
+    assert sim["error"].mean() == pytest.approx(target, abs=1.5 / n)
+    # the stated class is the direction of the level
+    says = np.isin(sim["level"], LEVELS[:4])
+    assert np.array_equal(says, sim["stated_malignant"])
+    assert np.array_equal(sim["error"], says != truth)
+    firm = np.isin(sim["level"], ("firm_positive", "firm_negative"))
+    assert sim["error"][firm].mean() < target < sim["error"][~firm].mean()
+    assert sim["error"][sim["level"] == "cannot_exclude"].mean() > sim["error"][sim["level"] == "likely"].mean()
+    # harder images: more hedging and more errors
+    hard = difficulty > 0.5
+    assert firm[hard].mean() < firm[~hard].mean() and sim["error"][hard].mean() > sim["error"][~hard].mean()
+    # the labeler recovers the intended levels from the sentences
+    grades, y = _labelled_levels(sim["sentence"])
+    assert np.mean(grades == np.array([LEVEL_GRADE[lv] for lv in sim["level"]])) >= 0.9
+    assert np.mean(y == sim["stated_malignant"].astype(int)) >= 0.9
+
+
+def test_same_seed_same_reports_other_seed_differs():
+    truth = np.arange(200) % 3 == 0
+    d = np.linspace(0, 1, 200)
+    a, b = simulate_reports(truth, d, ReaderConfig(), seed=1), simulate_reports(truth, d, ReaderConfig(), seed=1)
+    assert a["sentence"] == b["sentence"]
+    assert simulate_reports(truth, d, ReaderConfig(), seed=2)["sentence"] != a["sentence"]
+    with pytest.raises(ValueError, match="out of reach"):
+        simulate_reports(truth, d, ReaderConfig(error_rate=0.95), seed=1)
+
+
+def test_reader_dataset_keeps_true_labels_and_split(tmp_path, capsys):
+    from aidemed.cli.main import main
+    from aidemed.data.manifest import load_dataset
+    from aidemed.data.phantom import generate_phantom_dataset
+
+    src = tmp_path / "src"
+    generate_phantom_dataset(src, n_cases=40, size=40, seed=2)
+    out = tmp_path / "reader"
+    assert main(["bench", "make-reader-dataset", "--data", str(src), "--error", "0.2", "--seed", "0",
+                 "-o", str(out)]) == 0
+    assert "reports" in capsys.readouterr().out
+    source, ds = load_dataset(src), load_dataset(out)
+    splits = json.loads((out / "splits.json").read_text())
+    assert splits == json.loads((src / "splits.json").read_text())
+    for case in ds.cases:
+        assert case.label == source.case(case.id).label  # true labels everywhere
+        has_report = case.id in splits["train"] or case.id in splits["val"]
+        assert (case.report is not None) == has_report
+        if has_report:
+            r = case.extra["reader"]
+            assert r["error"] == (r["stated"] != case.label) and 0 <= r["difficulty"] <= 1
+    reader = json.loads((out / "reader.json").read_text())
+    n_train = reader["splits"]["train"]["n"]
+    assert reader["splits"]["train"]["error_rate"] == pytest.approx(0.2, abs=1 / n_train + 1e-9)
+    assert main(["data", "check", str(out)]) == 0
