@@ -12,7 +12,6 @@ from aidemed.bench.simulated_reader import (
     LEVELS,
     TEMPLATES,
     ReaderConfig,
-    make_reader_dataset,
     simulate_reports,
 )
 from aidemed.engine.classification import ClsConfig, report_labels

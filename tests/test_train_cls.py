@@ -89,7 +89,8 @@ def test_every_policy_loss_and_method_trains_on_report_labels(reader_dir, tmp_pa
     rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["train_loss"]) for r in rows)
     if options.get("rate_policy") == "adaptive":
-        assert "rate_definite" in rows[1] and result["rate_map"] == {g: rows[1][f"rate_{g}"] for g in result["rate_map"]}
+        assert "rate_definite" in rows[1]
+        assert result["rate_map"] == {g: rows[1][f"rate_{g}"] for g in result["rate_map"]}
 
 
 def test_report_labels_follow_the_reader_and_its_errors(reader_dir, tmp_path):

@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         "through --finding OBS=CLASS[/CLASS_IF_ABSENT] maps, multi-label with one output per finding). "
         "Validation/test truth: the case's own label when it has one, else its report's. See docs/classification.md.")
     p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--net", default=d.net, help="classifier: densenet121, resnet18, resnet10, densenet-tiny, resnet-tiny")
+    p.add_argument("--net", default=d.net,
+                   help="classifier: densenet121, resnet18, resnet10, densenet-tiny, resnet-tiny")
     p.add_argument("--profile", default=d.profile, help="small (64 px), standard (128 px), large (256 px) or a size")
     g = p.add_argument_group("labels")
     g.add_argument("--labels-from-reports", action="store_true", help="label each case's report text (Case.report)")
