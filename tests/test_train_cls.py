@@ -132,3 +132,15 @@ def test_cli_train_cls(cls_phantom, tmp_path, capsys):
     assert code == 0
     assert "test n=" in capsys.readouterr().out
     assert json.loads((tmp_path / "run" / "config.json").read_text())["policy_args"] == {"rate": 0.1}
+
+
+def test_classes_outside_the_split_are_ignored(cls_phantom, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(cls_phantom, data, ignore=shutil.ignore_patterns("cache"))
+    meta = json.loads((data / "dataset.json").read_text())
+    meta["classes"] = ["benign", "malignant", "normal"]  # like BUSI with --exclude-label normal
+    (data / "dataset.json").write_text(json.dumps(meta))
+    result = train_classifier(tiny(data, epochs=1, iterations_per_epoch=1, n_boot=5), tmp_path / "run")
+    assert result["names"] == ["benign", "malignant"] and result["positive"] == 1

@@ -260,6 +260,7 @@ def make_reader_dataset(src: str | Path, out: str | Path, cfg: ReaderConfig | No
     summary = {"config": asdict(cfg), "seed": seed, "source": str(src.resolve()), "k": sim["k"], "splits": stats}
     info = dataset.info
     info.name = f"{info.name}-reader-e{cfg.error_rate:g}-s{seed}"
+    info.classes = [cfg.negative_class, cfg.positive_class]
     info.extra = {**info.extra, "reader": {"error_rate": cfg.error_rate, "seed": seed, "source": str(src.resolve())}}
     result = write_dataset(out, info, new_cases)
     atomic_write_text(out / "splits.json", json.dumps(splits, indent=1) + "\n")

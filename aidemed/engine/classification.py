@@ -640,7 +640,10 @@ def train_classifier(cfg: ClsConfig, run_dir: str | Path, resume: bool = False,
     splits, split_source = load_split(dataset)
     arrays = load_arrays(dataset, cfg.profile)
     cases = [dataset.case(c) for c in arrays.case_ids]
-    classes = list(dataset.info.classes) or sorted({c.label for c in cases if c.label})
+    in_split = set(splits["train"]) | set(splits["val"]) | set(splits["test"])
+    present = {c.label for c in dataset.cases if c.id in in_split and c.label}
+    # classes of the split cases only (BUSI's "normal" is excluded from the benchmark split)
+    classes = [c for c in dataset.info.classes if c in present] or sorted(present)
     task = task_of(cfg)
 
     reported = None
