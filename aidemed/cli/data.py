@@ -26,7 +26,7 @@ def register(subparsers) -> None:
             "See docs/data.md."
         ),
     )
-    imp.add_argument("kind", metavar="KIND", help="busi, stu, folder, nnunet or phantom")
+    imp.add_argument("kind", metavar="KIND", help="busi, stu, folder, nnunet, phantom or report-csv")
     imp.add_argument("src", metavar="SRC", nargs="?", help="the raw dataset folder (not for phantom)")
     imp.add_argument("-o", "--out", required=True, metavar="DIR", help="the prepared dataset folder to write")
     imp.add_argument("--force", action="store_true", help="replace DIR if it already holds something")
@@ -55,6 +55,12 @@ def register(subparsers) -> None:
     group.add_argument("--n", dest="n_cases", type=int, metavar="N", help="number of phantom cases (default 60)")
     group.add_argument("--size", type=int, metavar="PX", help="phantom image size (default 128)")
     group.add_argument("--seed", type=int, metavar="S", help="phantom generator seed (default 0)")
+    group = imp.add_argument_group("report-csv (SRC is a CSV of image paths and report texts)")
+    group.add_argument("--path-col", metavar="COL", help="image path column (default path)")
+    group.add_argument("--text-col", metavar="COL[,COL]", help="report text column(s) (default text)")
+    group.add_argument("--label-col", metavar="COL", help="class label column (optional)")
+    group.add_argument("--id-col", metavar="COL", help="case id column (default: the image name)")
+    group.add_argument("--image-root", metavar="DIR", help="folder the paths are relative to (default: the CSV's)")
     imp.set_defaults(func=_import)
 
     check = sub.add_parser("check", help="list every problem of a prepared dataset folder")
@@ -99,6 +105,11 @@ IMPORT_OPTIONS = {
     "n_cases": "--n",
     "size": "--size",
     "seed": "--seed",
+    "path_col": "--path-col",
+    "text_col": "--text-col",
+    "label_col": "--label-col",
+    "id_col": "--id-col",
+    "image_root": "--image-root",
 }
 
 

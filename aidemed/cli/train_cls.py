@@ -60,33 +60,6 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train_cls)
-    _add_report_csv_import_options(subparsers)
-
-
-# The `data import report-csv` options. They belong in aidemed/cli/data.py (owned elsewhere); until
-# they move there, they are added to its `import` parser here, which is registered after `data`.
-REPORT_CSV_OPTIONS = {"path_col": "--path-col", "text_col": "--text-col", "label_col": "--label-col",
-                      "id_col": "--id-col", "image_root": "--image-root"}
-
-
-def _add_report_csv_import_options(subparsers) -> None:
-    import argparse
-
-    from aidemed.cli import data as data_cli
-
-    data = subparsers.choices.get("data")
-    actions = [a for a in getattr(data, "_actions", []) if isinstance(a, argparse._SubParsersAction)]
-    imp = actions[0].choices.get("import") if actions else None
-    if imp is None or any("--path-col" in a.option_strings for a in imp._actions):
-        return
-    group = imp.add_argument_group("report-csv (SRC is a CSV of image paths and report texts)")
-    group.add_argument("--path-col", metavar="COL", help="image path column (default path)")
-    group.add_argument("--text-col", metavar="COL[,COL]", help="report text column(s) (default text)")
-    group.add_argument("--label-col", metavar="COL", help="class label column (optional)")
-    group.add_argument("--id-col", metavar="COL", help="case id column (default: the image name)")
-    group.add_argument("--image-root", metavar="DIR", help="folder the paths are relative to (default: the CSV's)")
-    for dest, flag in REPORT_CSV_OPTIONS.items():
-        data_cli.IMPORT_OPTIONS.setdefault(dest, flag)
 
 
 def _kv(items, flag) -> dict:
