@@ -130,3 +130,23 @@ def test_cache_is_reused_and_rebuilt_when_a_file_changes(phantom_dir, tmp_path):
     write_mask(mask_file, np.zeros((48, 48), np.uint8))
     assert cache_path_for(dataset, 32) != path
     assert load_arrays(dataset, 32).masks[0].sum() == 0
+
+
+def test_a_truncated_array_cache_is_rebuilt(phantom_dir, tmp_path):
+    import shutil
+    import warnings
+
+    from aidemed.data.cache import cache_path_for, load_arrays
+    from aidemed.data.manifest import load_dataset
+
+    root = tmp_path / "d"
+    shutil.copytree(phantom_dir, root)
+    dataset = load_dataset(root)
+    expected = load_arrays(dataset, 32).images
+    path = cache_path_for(dataset, 32)
+    path.write_bytes(path.read_bytes()[:100])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = load_arrays(dataset, 32)
+    assert np.array_equal(again.images, expected)
+    assert any("unreadable cache" in str(w.message) for w in caught)

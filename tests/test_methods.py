@@ -87,7 +87,7 @@ def _aide_with(n=8, trusted=2, **options):
     data = TrainData(images=images, masks=masks, has_label=torch.ones(n, dtype=torch.bool),
                      trusted=torch.arange(n) < trusted, case_ids=np.array([f"c{i}" for i in range(n)]),
                      num_classes=2)
-    cfg = TrainConfig(net="unet-small", epochs=30, method="aide", method_args=options)
+    cfg = TrainConfig(net="unet-small", epochs=40, method="aide", method_args=options)
     method = AIDE(cfg, data, torch.device("cpu"))
     method.setup()
     return method
@@ -123,10 +123,11 @@ def test_an_empty_prediction_never_replaces_a_label_by_default():
 
 def test_correction_schedule_and_ramp():
     method = _aide_with(correction_start=0, ramp_epochs=20, correction_every_after_ramp=10)
-    assert [e for e in range(40) if method.is_correction_epoch(e)] == list(range(20)) + [29, 39]
+    # Every epoch before E_r, then every 10th from E_r; never the last epoch (39 of 40).
+    assert [e for e in range(40) if method.is_correction_epoch(e)] == list(range(20)) + [20, 30]
     assert method.ramp(0) == 0 and method.ramp(10) == pytest.approx(0.25) and method.ramp(30) == 1
     late = _aide_with()  # the default starts correcting once the ramp is complete
-    assert [e for e in range(40) if late.is_correction_epoch(e)] == [29, 39]
+    assert [e for e in range(40) if late.is_correction_epoch(e)] == [20, 30]
 
 
 def test_peer_losses_rank_the_batch_and_ground_truth_stays_clean():

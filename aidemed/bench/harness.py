@@ -79,6 +79,9 @@ def _with_sibling_bootstrap(cfg: TrainConfig, spec: RunSpec, out: Path) -> Train
     budget and seed (when it is finished) instead of training the same model again."""
     from aidemed.methods import get_method
 
+    saved = out / "runs" / spec.key / "config.json"
+    if saved.is_file():  # a started run keeps the options it started with, so it can be resumed
+        return replace(cfg, method_args=json.loads(saved.read_text()).get("method_args", {}))
     sibling = out / "runs" / RunSpec("supervised", spec.fraction, spec.seed).key
     if getattr(get_method(spec.method), "needs_bootstrap", False) and "bootstrap_run" not in cfg.method_args \
             and (sibling / "results.json").is_file():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,13 +137,14 @@ def load_arrays(dataset: Dataset, profile: str | int = "standard") -> ArraySet:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return ArraySet(z["case_ids"], z["slice_index"], z["images"], z["masks"], z["has_mask"])
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             warnings.warn(f"{path}: unreadable cache ({exc}); decoding the images again")
     arrays = build_arrays(dataset, size)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in path.parent.glob(f"arrays-{size}-*.npz"):
-            stale.unlink()
+            if ".tmp" not in stale.name:  # another process's file being written
+                stale.unlink(missing_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, case_ids=arrays.case_ids, slice_index=arrays.slice_index, images=arrays.images,
                  masks=arrays.masks, has_mask=arrays.has_mask)

@@ -11,7 +11,7 @@ Per step, for network A (B is symmetric):
            always clean when `trust_ground_truth`)
   P_B, w_B B's multi-view pseudo-target: K random views (rotation, flip) predicted in eval mode,
            mapped back and softmax-averaged; w = 1 - normalised entropy (= 1 - 4 p0 p1 for 2 classes)
-  loss_A = [sum_clean l_A + (1 - lam) sum_suspect l_A + beta lam sum_suspect c_A] / batch size,
+  loss_A = mean_clean l_A + (1 - lam) mean_suspect l_A + beta lam mean_suspect c_A,
            c_A = mean over pixels of w_B * sum_c (softmax_A - P_B)^2, lam = min((epoch / E_r)^2, 1)
 At scheduled epochs each network predicts every correctable case; the `correction_fraction` that
 agree least (Dice) with the peer's copy get that copy replaced by the prediction.
@@ -110,6 +110,15 @@ def largest_component(labels: np.ndarray) -> np.ndarray:
     return cleaned
 
 
+PEERS = (("A", "B"), ("B", "A"))
+
+
+def _subset_mean(values: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """Mean over the selected samples; an empty selection contributes zero (and keeps the graph)."""
+    chosen = values[which]
+    return chosen.mean() if chosen.numel() else chosen.sum()
+
+
 def per_sample_dice(a: torch.Tensor, b: torch.Tensor, num_classes: int) -> torch.Tensor:
     scores = []
     for c in range(1, num_classes):
@@ -162,20 +171,21 @@ class AIDE(Method):
         losses = {k: self.loss(logits[k], labels[k]) for k in ("A", "B")}
         lam = self.ramp(ctx.epoch)
         logs = {"lambda": lam}
-        suspects = {}
-        for k, peer in (("A", "B"), ("B", "A")):
-            suspects[k] = self.suspect_mask(losses[peer].detach(), trusted)
-        for k, peer in (("A", "B"), ("B", "A")):
+        suspects = {k: self.suspect_mask(losses[peer].detach(), trusted) for k, peer in PEERS}
+        targets = {}
+        if lam > 0:  # both peers' targets before either network steps, so A and B are treated alike
+            for k, peer in PEERS:
+                if suspects[k].any():
+                    targets[k] = multi_view_target(nets[peer], image[suspects[k]], o, ctx.generator)
+        for k, peer in PEERS:
             suspect = suspects[k]
-            weights = torch.where(suspect, torch.full_like(losses[k], 1 - lam), torch.ones_like(losses[k]))
-            total = (weights * losses[k]).sum()
-            if lam > 0 and suspect.any():
-                target, conf = multi_view_target(nets[peer], image[suspect], o, ctx.generator)
+            loss = _subset_mean(losses[k], ~suspect) + (1 - lam) * _subset_mean(losses[k], suspect)
+            if k in targets:
+                target, conf = targets[k]
                 probs = torch.softmax(logits[k][suspect].float(), dim=1)
                 consistency = soft_consistency(probs, target, conf)
-                total = total + o.beta * lam * consistency.sum()
+                loss = loss + o.beta * lam * consistency.mean()
                 logs[f"consistency_{k}"] = float(consistency.detach().mean())
-            loss = total / len(index)
             self.step_optimizer(k, loss)
             logs[f"loss_{k}"] = loss.item()
         logs["loss"] = (logs["loss_A"] + logs["loss_B"]) / 2
@@ -191,10 +201,14 @@ class AIDE(Method):
         return suspect
 
     def is_correction_epoch(self, epoch: int) -> bool:
+        """Every epoch before E_r, then every `correction_every_after_ramp`-th counted from E_r (or from
+        `correction_start` when later); never after the last epoch, whose labels nobody trains on."""
         o = self.options
-        if epoch < o.correction_start or o.correction_fraction <= 0:
+        if o.correction_fraction <= 0 or epoch < o.correction_start or epoch >= self.cfg.epochs - 1:
             return False
-        return epoch < o.ramp_epochs or (epoch + 1) % o.correction_every_after_ramp == 0
+        if epoch < o.ramp_epochs:
+            return True
+        return (epoch - max(o.correction_start, o.ramp_epochs)) % o.correction_every_after_ramp == 0
 
     def on_epoch_end(self, epoch: int, ctx: StepContext) -> dict:
         logs = super().on_epoch_end(epoch, ctx)
