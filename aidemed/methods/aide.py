@@ -52,8 +52,8 @@ class AIDEOptions:
     # First epoch whose end may correct labels. The public code corrects from the first epoch but
     # trains 100 epochs at lr 1e-5; with budgets of 30-40 epochs, networks trained from scratch are
     # worse than the bootstrap masks for their first epochs, and early corrections overwrite good
-    # masks with worse ones (phantoms, 10% labels, 30 epochs: test Dice 0.562 when corrections
-    # start at epoch 5, 0.640 when they start at E_r = 20). Set 0 for the paper's schedule.
+    # masks with worse ones (phantoms, 10% labels, 30 epochs: test Dice 0.269 with corrections from
+    # epoch 0, 0.612 from E_r = 20; docs/methods.md). Set 0 for the paper's schedule.
     correction_start: int = 20
     replace_with_empty: bool = False  # as the public code: an empty prediction never replaces a label
     largest_component: bool = False
