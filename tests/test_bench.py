@@ -55,3 +55,27 @@ def test_demo_runs_end_to_end_and_prints_the_comparison(tmp_path, capsys):
     assert "aide" in out and out.count("supervised") >= 2 and "test Dice" in out
     assert main(args) == 0  # second call: everything cached
     assert "cached" in capsys.readouterr().out
+
+
+def test_paired_wilcoxon_over_test_images(tmp_path):
+    import csv
+
+    from aidemed.bench.harness import paired_tests
+
+    rng = __import__("numpy").random.default_rng(0)
+    base = rng.uniform(0.3, 0.8, 30)
+    for method, shift in (("aide", 0.05), ("supervised", 0.0)):
+        for seed in (0, 1):
+            run = tmp_path / "runs" / f"{method}-f0.1-s{seed}"
+            run.mkdir(parents=True)
+            (run / "results.json").write_text(json.dumps({"config": {"method": method, "labelled_fraction": 0.1,
+                                                                     "seed": seed}}))
+            (run / "metrics.jsonl").write_text("")
+            with open(run / "test_cases.csv", "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=["case", "label", "dice"])
+                writer.writeheader()
+                for i, value in enumerate(base + shift + rng.normal(0, 0.01, 30)):
+                    writer.writerow({"case": f"c{i}", "label": 1, "dice": value})
+    (test,) = paired_tests(tmp_path)
+    assert test["other"] == "supervised" and test["n_images"] == 30
+    assert abs(test["mean_difference"] - 0.05) < 0.01 and test["p_value"] < 1e-4

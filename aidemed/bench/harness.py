@@ -140,6 +140,45 @@ def aggregate(results: list[dict]) -> list[dict]:
     return rows
 
 
+def per_image_dice(out: Path, method: str, fraction: float) -> dict[str, float]:
+    """Test Dice per image, averaged over the seeds that ran (foreground classes averaged)."""
+    values: dict[str, list[float]] = {}
+    for run in sorted((Path(out) / "runs").glob(f"{method}-f{fraction:g}-s*")):
+        if not (run / "results.json").is_file():
+            continue
+        with open(run / "test_cases.csv", newline="") as fh:
+            per_case: dict[str, list[float]] = {}
+            for row in csv.DictReader(fh):
+                per_case.setdefault(row["case"], []).append(float(row["dice"]))
+        for case, dice in per_case.items():
+            values.setdefault(case, []).append(float(np.mean(dice)))
+    return {case: float(np.mean(v)) for case, v in values.items()}
+
+
+def paired_tests(out: Path, reference: str = "aide") -> list[dict]:
+    """Wilcoxon signed-rank tests over test images: `reference` against every other method, per fraction."""
+    from scipy.stats import wilcoxon
+
+    results = load_results(out)
+    fractions = sorted({r["config"]["labelled_fraction"] for r in results if r["config"]["method"] == reference})
+    tests = []
+    for fraction in fractions:
+        ours = per_image_dice(out, reference, fraction)
+        others = sorted({r["config"]["method"] for r in results
+                         if r["config"]["labelled_fraction"] == fraction and r["config"]["method"] != reference})
+        for other in others:
+            theirs = per_image_dice(out, other, fraction)
+            cases = sorted(set(ours) & set(theirs))
+            diff = np.array([ours[c] - theirs[c] for c in cases])
+            if len(cases) < 2 or not np.any(diff):
+                continue
+            statistic, p_value = wilcoxon(diff)
+            tests.append({"fraction": fraction, "reference": reference, "other": other, "n_images": len(cases),
+                          "mean_difference": float(diff.mean()), "median_difference": float(np.median(diff)),
+                          "statistic": float(statistic), "p_value": float(p_value)})
+    return tests
+
+
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| method | labelled fraction | labelled cases | seeds | test Dice (mean ± sd over seeds) | "
              "test HD95 px (mean ± sd) | s / run | s / epoch (mean) | s / epoch (median) |",
@@ -162,7 +201,7 @@ def write_tables(out: Path) -> dict:
                 "selected": r["best"]["candidate"], "train_seconds": r["train_seconds"],
                 "seconds_per_epoch": r["seconds_per_epoch"],
                 "median_epoch_seconds": r["median_epoch_seconds"]} for r in results]
-    summary = {"rows": rows, "runs": per_run,
+    summary = {"rows": rows, "runs": per_run, "paired_tests": paired_tests(out),
                "environment": results[0]["environment"] if results else None,
                "config": {k: v for k, v in results[0]["config"].items() if k not in ("method", "labelled_fraction", "seed")}
                if results else None,
@@ -185,6 +224,7 @@ def _summary_markdown(out: Path, summary: dict) -> str:
     cfg = summary["config"] or {}
     total = sum(r["train_seconds"] for r in summary["runs"])
     lines = [f"# {out.name}", "", markdown_table(summary["rows"]), "",
+             *_paired_markdown(summary["paired_tests"]),
              f"Runs: {len(summary['runs'])}, total training wall time {total / 60:.1f} min.",
              f"Machine: {env.get('processor')}, {env.get('threads')} torch threads, torch {env.get('torch')}, "
              f"MONAI {env.get('monai')}, Python {env.get('python')}, CUDA: {env.get('cuda')}.",
@@ -196,6 +236,18 @@ def _summary_markdown(out: Path, summary: dict) -> str:
              "time is the robust figure (mean epoch and run times include the slowed epochs).",
              "", "Commands:", "", *[f"    {c}" for c in summary["commands"]], ""]
     return "\n".join(lines)
+
+
+def _paired_markdown(tests: list[dict]) -> list[str]:
+    if not tests:
+        return []
+    lines = ["Paired Wilcoxon signed-rank tests over test images (per-image Dice averaged over the seeds "
+             "both methods ran):", "", "| fraction | comparison | images | mean Dice difference | median | p |",
+             "|---|---|---|---|---|---|"]
+    for t in tests:
+        lines.append(f"| {t['fraction']:g} | {t['reference']} - {t['other']} | {t['n_images']} | "
+                     f"{t['mean_difference']:+.4f} | {t['median_difference']:+.4f} | {t['p_value']:.3g} |")
+    return lines + [""]
 
 
 def _plot(rows: list[dict], path: Path) -> None:
