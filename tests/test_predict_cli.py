@@ -72,3 +72,11 @@ def test_train_cli_runs_and_reports(phantom_dir, tmp_path, capsys):
 def test_train_cli_rejects_an_unknown_method(phantom_dir, tmp_path, capsys):
     assert main(["train", "--data", str(phantom_dir), "--method", "nope", "--quiet", "-o", str(tmp_path / "r")]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
+
+
+def test_predict_on_a_folder_of_numbered_single_channel_images(trained_run, tmp_path):
+    images = tmp_path / "images"
+    for i in range(3):
+        write_image_png(images / f"scan_{i:04d}.png", np.random.default_rng(i).uniform(0, 255, (30, 30)))
+    assert main(["predict", str(trained_run), str(images), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["scan_0000.png", "scan_0001.png", "scan_0002.png"]

@@ -12,8 +12,12 @@ from aidemed.engine.inference import Predictor
 from aidemed.engine.seed import resolve_device
 
 
-def _input_groups(source: Path, split: str | None) -> list[tuple[str, list[Path]]]:
-    """(case id, channel files) for a prepared dataset, a folder of images, or one file."""
+def _input_groups(source: Path, split: str | None, in_channels: int = 1) -> list[tuple[str, list[Path]]]:
+    """(case id, channel files) for a prepared dataset, a folder of images, or one file.
+
+    In a folder, files are grouped by nnU-Net's channel suffix (CASE_0000, CASE_0001, ...) when every
+    file has one and there are as many suffixes as the model has channels; otherwise `scan_0001.png`
+    is just a name."""
     if (source / "manifest.jsonl").is_file():
         from aidemed.data.manifest import load_dataset
 
@@ -26,13 +30,15 @@ def _input_groups(source: Path, split: str | None) -> list[tuple[str, list[Path]
         return [(strip_suffix(source.name), [source])]
     if not source.is_dir():
         raise DataError(f"{source}: no such file or folder")
+    files = [p for p in sorted(source.iterdir()) if p.is_file() and p.name.lower().endswith(SUPPORTED_SUFFIXES)]
+    stems = [strip_suffix(p.name) for p in files]
+    suffixes = {stem[-4:] for stem in stems if len(stem) > 5 and stem[-5] == "_" and stem[-4:].isdigit()}
+    # nnU-Net layout: every file ends in a channel suffix, and there are as many as the model has channels.
+    nnunet_layout = bool(files) and len(suffixes) == in_channels and all(
+        len(stem) > 5 and stem[-5] == "_" and stem[-4:] in suffixes for stem in stems)
     groups: dict[str, list[Path]] = {}
-    for path in sorted(source.iterdir()):
-        if path.is_file() and path.name.lower().endswith(SUPPORTED_SUFFIXES):
-            stem = strip_suffix(path.name)
-            if len(stem) > 5 and stem[-5] == "_" and stem[-4:].isdigit():  # nnU-Net channel suffix
-                stem = stem[:-5]
-            groups.setdefault(stem, []).append(path)
+    for path, stem in zip(files, stems):
+        groups.setdefault(stem[:-5] if nnunet_layout else stem, []).append(path)
     if not groups:
         raise DataError(f"{source}: no images found ({', '.join(SUPPORTED_SUFFIXES)})")
     return sorted(groups.items())
@@ -60,7 +66,7 @@ def predict_inputs(model: Path, source: str | Path, output: str | Path, split: s
     predictor = Predictor.from_checkpoint(model, resolve_device(device))
     output = Path(output)
     written = []
-    for case_id, files in _input_groups(Path(source), split):
+    for case_id, files in _input_groups(Path(source), split, predictor.in_channels):
         channels = [read_image(f) for f in files]
         if len(channels) != predictor.in_channels:
             raise DataError(f"{files[0]}: the model takes {predictor.in_channels} channel(s), "
