@@ -24,7 +24,6 @@ firm positives (1) and negatives (0) count, uncertain and blank entries are left
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -39,9 +38,10 @@ import torch
 from aidemed.data.augment import augment_batch
 from aidemed.data.cache import load_arrays, resolve_size
 from aidemed.data.manifest import Dataset, atomic_write_text, load_dataset
+from aidemed.engine.history import write_history
 from aidemed.engine.checkpoint import load_checkpoint, save_checkpoint
 from aidemed.engine.config import AugmentConfig
-from aidemed.engine.seed import epoch_generator, resolve_device, seed_everything
+from aidemed.engine.seed import epoch_generator, mixed_precision, resolve_device, seed_everything
 from aidemed.losses.rate_policies import GRADE_DIRECTION, WarmupSchedule, get_rate_policy, grade_from_score
 from aidemed.losses.smoothing import (
     GeneralizedCrossEntropy,
@@ -505,18 +505,10 @@ class ClsTrainer:
     best_path = property(lambda self: self.run_dir / "checkpoints" / "best.pt")
 
     def autocast(self):
-        if self.device.type == "cuda" and self.cfg.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return mixed_precision(self.device, self.cfg.amp)
 
     def _write_logs(self) -> None:
-        atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
-        cols = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=cols)
-        writer.writeheader()
-        writer.writerows(self.history)
-        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        write_history(self.run_dir, self.history)
 
     def fit(self, model: ClassifierModel, images: torch.Tensor, labels: ClsLabels, val: dict, meta: dict,
             resume: bool = False) -> dict:

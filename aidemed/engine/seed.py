@@ -23,3 +23,12 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
     return torch.device(name)
+
+
+def mixed_precision(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA when enabled; a no-op context on the CPU."""
+    import contextlib
+
+    if device.type == "cuda" and enabled:
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

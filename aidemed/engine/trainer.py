@@ -3,10 +3,6 @@ metrics logs and atomic, resumable checkpoints. Model logic lives in `aidemed.me
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
-import json
 import math
 import time
 from pathlib import Path
@@ -15,11 +11,11 @@ import numpy as np
 import torch
 
 from aidemed.data.cache import ArraySet
-from aidemed.data.manifest import atomic_write_text
+from aidemed.engine.history import write_history
 from aidemed.engine.checkpoint import load_checkpoint, save_checkpoint
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import per_case_dice, predict_probs
-from aidemed.engine.seed import epoch_generator
+from aidemed.engine.seed import epoch_generator, mixed_precision
 from aidemed.methods.base import Method, StepContext
 
 
@@ -51,9 +47,7 @@ class Trainer:
 
     # ----- precision
     def autocast(self):
-        if self.device.type == "cuda" and self.cfg.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return mixed_precision(self.device, self.cfg.amp)
 
     # ----- checkpoints
     @property
@@ -88,13 +82,7 @@ class Trainer:
 
     # ----- logs
     def _write_logs(self) -> None:
-        atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in self.history))
-        columns = sorted({key for row in self.history for key in row}, key=lambda k: (k != "epoch", k))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(self.history)
-        atomic_write_text(self.run_dir / "metrics.csv", buffer.getvalue())
+        write_history(self.run_dir, self.history)
 
     # ----- the loop
     def iterations_per_epoch(self, method: Method) -> int:

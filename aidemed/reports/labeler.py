@@ -33,7 +33,6 @@ from aidemed.reports.cues import (
     BWD,
     FWD,
     PRIORITY,
-    Q_ABNORMAL,
     Q_BORDERLINE,
     Q_NORMAL,
     Q_STABLE,
