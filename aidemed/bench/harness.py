@@ -140,23 +140,24 @@ def aggregate(results: list[dict]) -> list[dict]:
     return rows
 
 
-def per_image_dice(out: Path, method: str, fraction: float) -> dict[str, float]:
-    """Test Dice per image, averaged over the seeds that ran (foreground classes averaged)."""
-    values: dict[str, list[float]] = {}
+def per_image_dice(out: Path, method: str, fraction: float) -> dict[int, dict[str, float]]:
+    """Test Dice per seed and image (foreground classes averaged) of the finished runs."""
+    by_seed: dict[int, dict[str, float]] = {}
     for run in sorted((Path(out) / "runs").glob(f"{method}-f{fraction:g}-s*")):
         if not (run / "results.json").is_file():
             continue
+        seed = int(run.name.rsplit("-s", 1)[1])
+        per_case: dict[str, list[float]] = {}
         with open(run / "test_cases.csv", newline="") as fh:
-            per_case: dict[str, list[float]] = {}
             for row in csv.DictReader(fh):
                 per_case.setdefault(row["case"], []).append(float(row["dice"]))
-        for case, dice in per_case.items():
-            values.setdefault(case, []).append(float(np.mean(dice)))
-    return {case: float(np.mean(v)) for case, v in values.items()}
+        by_seed[seed] = {case: float(np.mean(dice)) for case, dice in per_case.items()}
+    return by_seed
 
 
 def paired_tests(out: Path, reference: str = "aide") -> list[dict]:
-    """Wilcoxon signed-rank tests over test images: `reference` against every other method, per fraction."""
+    """Wilcoxon signed-rank tests over test images: `reference` against every other method, per
+    fraction, on the seeds both ran (each image's Dice averaged over those seeds)."""
     from scipy.stats import wilcoxon
 
     results = load_results(out)
@@ -168,14 +169,18 @@ def paired_tests(out: Path, reference: str = "aide") -> list[dict]:
                          if r["config"]["labelled_fraction"] == fraction and r["config"]["method"] != reference})
         for other in others:
             theirs = per_image_dice(out, other, fraction)
-            cases = sorted(set(ours) & set(theirs))
-            diff = np.array([ours[c] - theirs[c] for c in cases])
+            seeds = sorted(set(ours) & set(theirs))
+            if not seeds:
+                continue
+            cases = sorted(set.intersection(*(set(ours[s]) & set(theirs[s]) for s in seeds)))
+            diff = np.array([np.mean([ours[s][c] - theirs[s][c] for s in seeds]) for c in cases])
             if len(cases) < 2 or not np.any(diff):
                 continue
             statistic, p_value = wilcoxon(diff)
-            tests.append({"fraction": fraction, "reference": reference, "other": other, "n_images": len(cases),
-                          "mean_difference": float(diff.mean()), "median_difference": float(np.median(diff)),
-                          "statistic": float(statistic), "p_value": float(p_value)})
+            tests.append({"fraction": fraction, "reference": reference, "other": other, "seeds": seeds,
+                          "n_images": len(cases), "mean_difference": float(diff.mean()),
+                          "median_difference": float(np.median(diff)), "statistic": float(statistic),
+                          "p_value": float(p_value)})
     return tests
 
 
@@ -241,11 +246,12 @@ def _summary_markdown(out: Path, summary: dict) -> str:
 def _paired_markdown(tests: list[dict]) -> list[str]:
     if not tests:
         return []
-    lines = ["Paired Wilcoxon signed-rank tests over test images (per-image Dice averaged over the seeds "
-             "both methods ran):", "", "| fraction | comparison | images | mean Dice difference | median | p |",
-             "|---|---|---|---|---|---|"]
+    lines = ["Paired Wilcoxon signed-rank tests over test images (per-image Dice difference averaged over the "
+             "seeds both methods ran):", "", "| fraction | comparison | seeds | images | mean Dice difference | median | p |",
+             "|---|---|---|---|---|---|---|"]
     for t in tests:
-        lines.append(f"| {t['fraction']:g} | {t['reference']} - {t['other']} | {t['n_images']} | "
+        lines.append(f"| {t['fraction']:g} | {t['reference']} - {t['other']} | {','.join(map(str, t['seeds']))} | "
+                     f"{t['n_images']} | "
                      f"{t['mean_difference']:+.4f} | {t['median_difference']:+.4f} | {t['p_value']:.3g} |")
     return lines + [""]
 
