@@ -149,3 +149,41 @@ def test_evidence_names_sentence_offsets_and_cue(labeler):
     assert report[m.sentence_start:].startswith(m.sentence)
     assert m.cue == "may" and report[m.cue_start:m.cue_end] == "may"
     assert (m.grade, m.score, m.label) == ("possible", 0.5, -1)
+
+
+# Whole-report labels (blank observations left out) for CheXpert trap sentences and for errors
+# found by stress-testing on the IU development reports.
+REPORT_CASES = [
+    ("No focal airspace disease.", {"Lung Opacity": 0, "No Finding": 1}),
+    ("No acute cardiopulmonary abnormality.", {"No Finding": 1}),
+    ("Heart size is upper limits of normal.", {"Cardiomegaly": 0, "No Finding": 1}),
+    ("Stable mild cardiomegaly.", {"Cardiomegaly": 1}),
+    ("Calcified granuloma.", {}),  # granuloma is an "other finding", not a Lung Lesion
+    ("No displaced rib fractures.", {"Fracture": 0, "No Finding": 1}),
+    ("Hyperexpanded lungs consistent with COPD.", {}),
+    ("Left basilar opacity may reflect atelectasis or infiltrate.", {"Lung Opacity": 1, "Atelectasis": -1}),
+    ("Small bilateral effusions are unchanged.", {"Pleural Effusion": 1}),
+    ("No pneumothorax, no large effusion.", {"Pneumothorax": 0, "Pleural Effusion": 0, "No Finding": 1}),
+    ("The cardiomediastinal silhouette is within normal limits.", {"Enlarged Cardiomediastinum": 0, "No Finding": 1}),
+    ("Possible mild pulmonary vascular congestion.", {"Edema": -1}),
+    ("Right IJ catheter tip in the SVC.", {"Support Devices": 1, "No Finding": 1}),
+    ("Scarring versus atelectasis at the left base.", {"Lung Opacity": -1, "Atelectasis": -1}),
+    ("No change in the moderate right pleural effusion.", {"Pleural Effusion": 1}),
+    ("Increased interstitial markings which may represent edema or atypical infection.",
+     {"Lung Opacity": 1, "Edema": -1, "Pneumonia": -1}),
+    ("No new focal consolidation.", {"Consolidation": -1}),
+    ("Resolution of previously seen right lower lobe pneumonia.", {"Pneumonia": 0, "No Finding": 1}),
+    # "borderline" hedges the positive phrase it overlaps ("borderline enlarged heart") ...
+    ("Stable borderline enlarged cardiac contour.", {"Cardiomegaly": -1}),
+    ("Borderline enlarged cardiac silhouette.", {"Cardiomegaly": -1}),
+    # ... but, like the size qualifiers, not across a comma into the next finding
+    ("Borderline heart size, small left effusion.", {"Cardiomegaly": -1, "Pleural Effusion": 1}),
+    ("Heart size borderline enlarged for technique, tracheostomy tube tip 4.7 cm above the carina.",
+     {"Cardiomegaly": -1, "Support Devices": 1}),
+]
+
+
+@pytest.mark.parametrize("sentence,expected", REPORT_CASES)
+def test_report_labels(labeler, sentence, expected):
+    labels = {k: v for k, v in labeler.label(sentence).labels.items() if v is not None}
+    assert labels == expected

@@ -208,6 +208,8 @@ def _scope_before(low, cues, i, ms):
         c = cues[j]
         j -= 1
         if c[1] > ms:
+            if c[2] == Q_BORDERLINE and c[0] < ms:
+                out.append((c, 0))  # "borderline enlarged heart": the hedge overlaps the mention
             continue  # overlaps the mention itself
         if c[2] in _STOPS or ms - c[1] > MAX_SCOPE_CHARS:
             break
@@ -247,7 +249,7 @@ def _classify(low, ms, me, before, after, index, hits, hit_starts):
     for c, gap in before:
         kind = c[2]
         if kind in QUALIFIER_KINDS:
-            if kind == Q_BORDERLINE and gap <= c[5]:
+            if kind == Q_BORDERLINE and gap <= c[5] and "," not in low[c[1]:ms]:
                 fwd = (c[0], c[1], UNCERTAIN, G.POSSIBLE, FWD, c[5])  # "borderline cardiomegaly"
                 break
             continue
