@@ -11,7 +11,6 @@ the cost of one global label-correction pass, which runs on correction epochs on
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -21,7 +20,8 @@ from pathlib import Path
 import torch
 
 from aidemed.data.cache import load_arrays
-from aidemed.data.manifest import atomic_write_text, load_dataset
+from aidemed.bench.report import write_benchmark
+from aidemed.data.manifest import load_dataset
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.run import environment, semi_supervised_data
 from aidemed.engine.seed import epoch_generator
@@ -91,24 +91,16 @@ def main(argv=None) -> int:
         "environment": environment(), "wall_seconds": time.perf_counter() - began,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    env = result["environment"]
     md = [
-        "# AIDE training cost per epoch vs supervised", "",
-        f"Command: `{result['command']}`", "",
-        f"Machine: {env['processor']}, {env['threads']} torch threads, torch {env['torch']}, MONAI {env['monai']}.",
         f"{args.net}, {args.profile} profile, batch {cfg.batch_size}, {epoch_images} training images per epoch, "
         f"AIDE at epoch {args.epoch} (lambda {result['lambda']:.2f}, 4 views); {args.repeats} interleaved repeats "
         f"of {args.steps} steps, median.", "",
         "| method | images/s | s / epoch |", "|---|---|---|",
         *[f"| {k} | {median[k]:.1f} | {seconds[k]:.1f} |" for k in median], "",
         f"AIDE / supervised time per epoch: **{ratio:.2f}** (target <= 3); on a correction epoch (+ one "
-        f"correction pass of {correction_seconds:.1f} s): {ratio_with_correction:.2f}.", "",
-        f"Wall time: {result['wall_seconds']:.0f} s.", "",
+        f"correction pass of {correction_seconds:.1f} s): {ratio_with_correction:.2f}.",
     ]
-    atomic_write_text(out.with_suffix(".md"), "\n".join(md))
-    print("\n".join(md))
+    print(write_benchmark(out, result, "AIDE training cost per epoch vs supervised", md))
     return 0
 
 

@@ -13,7 +13,7 @@ and repeated so that machine noise hits all of them alike:
 from __future__ import annotations
 
 import argparse
-import json
+import shutil
 import statistics
 import sys
 import time
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from aidemed.data.cache import load_arrays
-from aidemed.data.manifest import atomic_write_text, load_dataset
+from aidemed.bench.report import write_benchmark
+from aidemed.data.manifest import load_dataset
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.run import environment, semi_supervised_data
 from aidemed.engine.trainer import Trainer
@@ -134,26 +135,16 @@ def main(argv=None) -> int:
         "repeats": args.repeats, "n_train_images": len(images), "environment": environment(),
         "wall_seconds": time.perf_counter() - began,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    env = result["environment"]
     md = [
-        "# Supervised training throughput: aidemed vs plain MONAI loops", "",
-        f"Command: `{result['command']}`", "",
-        f"Machine: {env['processor']}, {env['threads']} torch threads, torch {env['torch']}, MONAI {env['monai']}.",
         f"Network {args.net}, {result['size']} x {result['size']}, batch {args.batch_size}, AdamW; "
         f"{args.repeats} interleaved repeats of {args.steps} steps after one warm-up each; median reported.", "",
         "| loop | images/s (median) | samples |", "|---|---|---|",
         *[f"| {n} | {median[n]:.2f} | {', '.join(f'{s:.2f}' for s in samples[n])} |" for n in loops], "",
         f"Ratio aidemed / monai-plain: **{result['ratio_aidemed_over_monai_plain']:.3f}** (target >= 0.95); "
-        f"aidemed / monai-augment: {result['ratio_aidemed_over_monai_augment']:.3f}.", "",
-        f"Wall time of the benchmark: {result['wall_seconds']:.0f} s.", "",
+        f"aidemed / monai-augment: {result['ratio_aidemed_over_monai_augment']:.3f}.",
     ]
-    atomic_write_text(out.with_suffix(".md"), "\n".join(md))
-    import shutil
-
     shutil.rmtree(run_dir, ignore_errors=True)
-    print("\n".join(md))
+    print(write_benchmark(out, result, "Supervised training throughput: aidemed vs plain MONAI loops", md))
     return 0
 
 
