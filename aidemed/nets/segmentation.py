@@ -13,6 +13,13 @@ def unet_small(in_channels: int, out_channels: int, **kwargs):
                 strides=(2, 2, 2), num_res_units=1, norm="batch", **kwargs)
 
 
+@register_model("unet-base", description="MONAI UNet, 5 levels (16-256 channels), 2 residual units: the MONAI "
+                "tutorials' 2D U-Net, about as fast as unet-small on CPU at 128 px")
+def unet_base(in_channels: int, out_channels: int, **kwargs):
+    return UNet(spatial_dims=2, in_channels=in_channels, out_channels=out_channels, channels=(16, 32, 64, 128, 256),
+                strides=(2, 2, 2, 2), num_res_units=2, norm="batch", **kwargs)
+
+
 @register_model("unet", description="MONAI UNet, 5 levels (32-512 channels), 2 residual units")
 def unet(in_channels: int, out_channels: int, **kwargs):
     return UNet(spatial_dims=2, in_channels=in_channels, out_channels=out_channels, channels=(32, 64, 128, 256, 512),
