@@ -24,6 +24,27 @@ def register(subparsers) -> None:
     table.add_argument("out")
     table.set_defaults(func=_table)
 
+    labels = sub.add_parser(
+        "report-labels", help="classifiers on simulated-reader report labels: methods x label errors x seeds",
+        description="For each label error and seed a simulated reader writes report sentences for the train/val "
+        "cases of a benign/malignant dataset; every method trains on the labels read from them and is scored on "
+        "the true test labels. Finished runs are cached (an interrupted sweep resumes). See docs/classification.md.")
+    labels.add_argument("--data", required=True, help="prepared benign/malignant dataset (e.g. BUSI without normal)")
+    labels.add_argument("--methods", nargs="+", default=None, help="default: all (see aidemed.bench.report_labels)")
+    labels.add_argument("--errors", type=float, nargs="+", default=[0.2, 0.4], help="reader label error rates")
+    labels.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    labels.add_argument("--reader-config", default=None, help="JSON file of ReaderConfig values")
+    labels.add_argument("--net", default="resnet-tiny")
+    labels.add_argument("--profile", default="standard")
+    labels.add_argument("--epochs", type=int, default=30)
+    labels.add_argument("--batch-size", type=int, default=32)
+    labels.add_argument("--lr", type=float, default=1e-3)
+    labels.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for each run's test CIs")
+    labels.add_argument("--device", default="auto")
+    labels.add_argument("--threads", type=int, default=0)
+    labels.add_argument("-o", "--output", required=True, help="sweep folder")
+    labels.set_defaults(func=_report_labels)
+
     reader = sub.add_parser(
         "make-reader-dataset",
         help="write a copy of a benign/malignant dataset whose train/val cases carry simulated report sentences",
@@ -60,6 +81,21 @@ def _table(args) -> int:
 
     write_tables(Path(args.out))
     print((Path(args.out) / "summary.md").read_text())
+    return 0
+
+
+def _report_labels(args) -> int:
+    import json
+
+    from aidemed.bench.report_labels import list_methods, run_sweep
+    from aidemed.engine.classification import ClsConfig
+
+    base = ClsConfig(net=args.net, profile=str(args.profile), epochs=args.epochs, batch_size=args.batch_size,
+                     lr=args.lr, n_boot=args.n_boot, device=args.device, num_threads=args.threads, progress=False,
+                     labels_from_reports=True, vocab="breast_malignancy")
+    reader_values = json.loads(Path(args.reader_config).read_text()) if args.reader_config else {}
+    run_sweep(base, args.data, args.output, args.methods or list_methods(), args.errors, args.seeds, reader_values)
+    print((Path(args.output) / "summary.md").read_text())
     return 0
 
 
