@@ -35,7 +35,7 @@ METHODS: dict[str, dict] = {
     "ce": CE,  # the report labels as they are read (uncertain mentions count as positive)
     "certainty": {"rate_policy": "certainty"},
     "certainty-warmup": {"rate_policy": "certainty", "warmup_epochs": 5},
-    "adaptive": {"rate_policy": "adaptive"},
+    "adaptive": {"rate_policy": "adaptive", "warmup_epochs": 5},  # fitted on val after the warm-up
     "ls-0.1": {"rate_policy": "constant", "policy_args": {"rate": 0.1}},
     "ls-0.2": {"rate_policy": "constant", "policy_args": {"rate": 0.2}},
     "ls-0.4": {"rate_policy": "constant", "policy_args": {"rate": 0.4}},
@@ -58,9 +58,13 @@ def list_methods() -> list[str]:
 
 def method_config(base, name: str):
     """`base` (a ClsConfig) with method `name`'s fields; unknown names raise with the list."""
+    from aidemed.engine.classification import check_config
+
     if name not in METHODS:
         raise KeyError(f"unknown report-label method {name!r}; known: {', '.join(METHODS)}")
-    return replace(base, **METHODS[name])
+    cfg = replace(base, **METHODS[name])
+    check_config(cfg)
+    return cfg
 
 
 def run_key(method: str, error: float, seed: int) -> str:

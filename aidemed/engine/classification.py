@@ -117,6 +117,17 @@ class ClsConfig:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
+def check_config(cfg: ClsConfig) -> None:
+    """Refuse option combinations that cannot train, before any data is read or any epoch is run."""
+    make_policy(cfg)  # unknown policy or policy argument
+    if cfg.rate_policy == "adaptive" and cfg.warmup_epochs < 1:
+        raise ValueError("the adaptive policy is fitted on val after warm-up: give --warmup-epochs >= 1")
+    if cfg.loss not in ("gls", "gce", "sce"):
+        raise ValueError(f"unknown loss {cfg.loss!r}; available: gls, gce, sce")
+    if cfg.method not in ("standard", "coteaching"):
+        raise ValueError(f"unknown method {cfg.method!r}; available: standard, coteaching")
+
+
 # ============================================================================ labels
 
 
@@ -515,8 +526,7 @@ class ClsTrainer:
         cfg = self.cfg
         policy, schedule = make_policy(cfg), WarmupSchedule(cfg.warmup_epochs, cfg.ramp_epochs)
         adaptive = cfg.rate_policy == "adaptive"
-        if adaptive and cfg.warmup_epochs < 1:
-            raise ValueError("the adaptive policy is fitted on val after warm-up: give --warmup-epochs >= 1")
+        check_config(cfg)
         start = 0
         if resume and self.last_path.is_file():
             state = load_checkpoint(self.last_path, map_location=self.device)
@@ -623,6 +633,7 @@ def train_classifier(cfg: ClsConfig, run_dir: str | Path, resume: bool = False,
     from aidemed.engine.run import _guard_config, environment
 
     run_dir = Path(run_dir)
+    check_config(cfg)
     _guard_config(cfg, run_dir, resume)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
