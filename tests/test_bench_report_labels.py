@@ -108,3 +108,26 @@ def test_base_config_fields_survive_method_overrides():
     base = replace(ClsConfig(), epochs=7, net="densenet-tiny")
     cfg = rl.method_config(base, "nls-0.2")
     assert (cfg.epochs, cfg.net, cfg.warmup_epochs, cfg.policy_args) == (7, "densenet-tiny", 10, {"rate": -0.2})
+
+
+def test_a_failing_run_does_not_stop_the_sweep(source, tmp_path, monkeypatch):
+    import aidemed.engine.classification as engine
+
+    base = ClsConfig(net="resnet-tiny", profile="32", epochs=1, batch_size=8, iterations_per_epoch=1, device="cpu",
+                     progress=False, n_boot=5, labels_from_reports=True)
+    out = tmp_path / "sweep"
+    stale = out / "runs" / "ce-e0.2-s0"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text('{"epochs": 99}')  # a start that never finished an epoch
+    real = engine.train_classifier
+
+    def flaky(cfg, run_dir, resume=False):
+        if run_dir.name.startswith("gce"):
+            raise ValueError(f"{run_dir}: corrupt")
+        return real(cfg, run_dir, resume=resume)
+
+    monkeypatch.setattr(engine, "train_classifier", flaky)
+    with pytest.raises(rl.SweepFailed, match=r"(?s)1 run.*gce-e0.2-s0: .*corrupt"):
+        rl.run_sweep(base, source, out, ["gce", "ce"], [0.2], [0], {"profile": "32"}, log=lambda _: None)
+    assert (stale / "results.json").is_file()  # the stale start was replaced, the run after the failure ran
+    assert [r["method"] for r in json.loads((out / "summary.json").read_text())["runs"]] == ["ce"]

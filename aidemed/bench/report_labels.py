@@ -52,6 +52,10 @@ REFERENCE = "ce"
 OURS = "certainty"
 
 
+class SweepFailed(ValueError):
+    """Some runs of a sweep failed; the finished ones and the tables are kept."""
+
+
 def list_methods() -> list[str]:
     return list(METHODS)
 
@@ -100,7 +104,7 @@ def run_sweep(base, source: str | Path, out: str | Path, methods: list[str], err
     (out / "runs").mkdir(parents=True, exist_ok=True)
     _record_command(out)
     plan = [(m, e, s) for e in errors for s in seeds for m in methods]
-    results = []
+    results, failures = [], []
     for i, (method, error, seed) in enumerate(plan, start=1):
         key = run_key(method, error, seed)
         run_dir = out / "runs" / key
@@ -111,14 +115,23 @@ def run_sweep(base, source: str | Path, out: str | Path, methods: list[str], err
         data = reader_dataset(source, out, error, seed, reader_values or {}, log)
         cfg = replace(method_config(base, method), data=str(data.resolve()), seed=seed)
         resume = (run_dir / "checkpoints" / "last.pt").is_file()
+        if not resume and (run_dir / "config.json").is_file():
+            (run_dir / "config.json").unlink()  # a start that never finished an epoch: nothing to keep
         log(f"[{i}/{len(plan)}] {key}: {'resuming' if resume else 'training'}")
         began = time.perf_counter()
-        result = train_classifier(cfg, run_dir, resume=resume)
+        try:
+            result = train_classifier(cfg, run_dir, resume=resume)
+        except (ValueError, OSError) as error_:  # one broken run must not stop the sweep
+            failures.append(f"{key}: {error_}")
+            log(f"[{i}/{len(plan)}] {key}: FAILED: {error_}")
+            continue
         log(f"[{i}/{len(plan)}] {key}: test AUROC {result['test']['auroc']['value']:.4f} "
             f"in {time.perf_counter() - began:.0f} s")
         results.append(result)
         write_tables(out)
     write_tables(out)
+    if failures:
+        raise SweepFailed(f"{out}: {len(failures)} run(s) failed (the others are kept):\n  " + "\n  ".join(failures))
     return results
 
 
