@@ -107,7 +107,7 @@ def test_cli_report_labels(source, tmp_path, capsys):
 def test_base_config_fields_survive_method_overrides():
     base = replace(ClsConfig(), epochs=7, net="densenet-tiny")
     cfg = rl.method_config(base, "nls-0.2")
-    assert (cfg.epochs, cfg.net, cfg.warmup_epochs, cfg.policy_args) == (7, "densenet-tiny", 10, {"rate": -0.2})
+    assert (cfg.epochs, cfg.net, cfg.warmup_epochs, cfg.policy_args) == (7, "densenet-tiny", 10, {"rate": -0.2, "uncertain": "grade"})
 
 
 def test_a_failing_run_does_not_stop_the_sweep(source, tmp_path, monkeypatch):
@@ -131,3 +131,19 @@ def test_a_failing_run_does_not_stop_the_sweep(source, tmp_path, monkeypatch):
         rl.run_sweep(base, source, out, ["gce", "ce"], [0.2], [0], {"profile": "32"}, log=lambda _: None)
     assert (stale / "results.json").is_file()  # the stale start was replaced, the run after the failure ran
     assert [r["method"] for r in json.loads((out / "summary.json").read_text())["runs"]] == ["ce"]
+
+
+def test_a_changed_method_definition_retrains_and_keeps_the_old_run(source, tmp_path, monkeypatch):
+    base = ClsConfig(net="resnet-tiny", profile="32", epochs=1, batch_size=8, iterations_per_epoch=1, device="cpu",
+                     progress=False, n_boot=5, labels_from_reports=True)
+    out = tmp_path / "sweep"
+    args = (source, out, ["ce"], [0.2], [0], {"profile": "32"})
+    rl.run_sweep(base, *args, log=lambda _: None)
+    monkeypatch.setitem(rl.METHODS, "ce", {**rl.CE, "policy_args": {"rate": 0.0, "uncertain": "ones"}})
+    logs = []
+    rl.run_sweep(base, *args, log=logs.append)
+    assert not any(line.endswith("cached") for line in logs)
+    (stale,) = (out / "stale").iterdir()
+    assert json.loads((stale / "results.json").read_text())["config"]["policy_args"]["uncertain"] == "grade"
+    now = json.loads((out / "runs" / "ce-e0.2-s0" / "results.json").read_text())
+    assert now["config"]["policy_args"]["uncertain"] == "ones"

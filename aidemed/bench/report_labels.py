@@ -29,18 +29,26 @@ import numpy as np
 
 from aidemed.data.manifest import atomic_write_text
 
-CE = {"rate_policy": "constant", "policy_args": {"rate": 0.0}}
+# The report labels as read: each statement's own direction ("probably benign" -> benign, "cannot
+# exclude malignancy" -> malignant). CheXpert coding calls probable/possible/cannot-exclude/unlikely all
+# "uncertain"; the u_* policies below remap those, `uncertain="grade"` keeps what the sentence said.
+CE = {"rate_policy": "constant", "policy_args": {"rate": 0.0, "uncertain": "grade"}}
+
+
+def _smoothed(rate: float) -> dict:
+    return {"rate_policy": "constant", "policy_args": {"rate": rate, "uncertain": "grade"}}
+
 
 METHODS: dict[str, dict] = {
-    "ce": CE,  # the report labels as they are read (uncertain mentions count as positive)
+    "ce": CE,
     "certainty": {"rate_policy": "certainty"},
     "certainty-warmup": {"rate_policy": "certainty", "warmup_epochs": 5},
     "adaptive": {"rate_policy": "adaptive", "warmup_epochs": 5},  # fitted on val after the warm-up
-    "ls-0.1": {"rate_policy": "constant", "policy_args": {"rate": 0.1}},
-    "ls-0.2": {"rate_policy": "constant", "policy_args": {"rate": 0.2}},
-    "ls-0.4": {"rate_policy": "constant", "policy_args": {"rate": 0.4}},
+    "ls-0.1": _smoothed(0.1),
+    "ls-0.2": _smoothed(0.2),
+    "ls-0.4": _smoothed(0.4),
     # Wei et al. (ICML 2022): negative smoothing needs a warm-up with plain CE under heavy noise
-    "nls-0.2": {"rate_policy": "constant", "policy_args": {"rate": -0.2}, "warmup_epochs": 10},
+    "nls-0.2": {**_smoothed(-0.2), "warmup_epochs": 10},
     "u_ones": {"rate_policy": "u_ones"},
     "u_zeros": {"rate_policy": "u_zeros"},
     "u_ignore": {"rate_policy": "u_ignore"},
@@ -108,15 +116,19 @@ def run_sweep(base, source: str | Path, out: str | Path, methods: list[str], err
     for i, (method, error, seed) in enumerate(plan, start=1):
         key = run_key(method, error, seed)
         run_dir = out / "runs" / key
+        data = reader_dataset(source, out, error, seed, reader_values or {}, log)
+        cfg = replace(method_config(base, method), data=str(data.resolve()), seed=seed)
+        wanted = json.loads(json.dumps(cfg.to_dict()))
+        saved = run_dir / "config.json"
+        if saved.is_file() and json.loads(saved.read_text()) != wanted:
+            _set_aside(run_dir, out, log)  # the method's definition changed: keep the old run, train anew
         if (run_dir / "results.json").is_file():
             log(f"[{i}/{len(plan)}] {key}: cached")
             results.append(json.loads((run_dir / "results.json").read_text()))
             continue
-        data = reader_dataset(source, out, error, seed, reader_values or {}, log)
-        cfg = replace(method_config(base, method), data=str(data.resolve()), seed=seed)
+        if saved.is_file() and not (run_dir / "checkpoints" / "last.pt").is_file():
+            saved.unlink()  # a start that never finished an epoch: nothing to keep
         resume = (run_dir / "checkpoints" / "last.pt").is_file()
-        if not resume and (run_dir / "config.json").is_file():
-            (run_dir / "config.json").unlink()  # a start that never finished an epoch: nothing to keep
         log(f"[{i}/{len(plan)}] {key}: {'resuming' if resume else 'training'}")
         began = time.perf_counter()
         try:
@@ -133,6 +145,13 @@ def run_sweep(base, source: str | Path, out: str | Path, methods: list[str], err
     if failures:
         raise SweepFailed(f"{out}: {len(failures)} run(s) failed (the others are kept):\n  " + "\n  ".join(failures))
     return results
+
+
+def _set_aside(run_dir: Path, out: Path, log=print) -> None:
+    stale = out / "stale" / f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.rename(stale)
+    log(f"{run_dir.name}: holds a run with another config; moved to {stale}")
 
 
 # ============================================================================ tables
