@@ -147,3 +147,13 @@ def test_a_changed_method_definition_retrains_and_keeps_the_old_run(source, tmp_
     assert json.loads((stale / "results.json").read_text())["config"]["policy_args"]["uncertain"] == "grade"
     now = json.loads((out / "runs" / "ce-e0.2-s0" / "results.json").read_text())
     assert now["config"]["policy_args"]["uncertain"] == "ones"
+
+
+def test_vectorised_auroc_matches_sklearn():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((5, 40)) < 0.4).astype(int)
+    p = np.round(rng.random((5, 40)), 1)  # ties
+    assert rl._auroc_rows(y, p) == pytest.approx([roc_auc_score(a, b) for a, b in zip(y, p)])
