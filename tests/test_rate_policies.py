@@ -172,3 +172,40 @@ def test_policy_output_feeds_the_bce():
     expected = (0.5 - torch.tensor(out.soft_targets())) / 5 * torch.tensor(out.mask)
     assert torch.allclose(logits.grad, expected.float(), atol=1e-6)
     assert GRADE_SCORES[UNLIKELY] == 0.15  # the scores above are the labeler's
+
+
+def _val_statements(right_per_grade: dict, n: int = 10):
+    """n val statements per grade, `right` of them with the truth on the grade's side."""
+    from aidemed.losses.rate_policies import GRADE_DIRECTION
+
+    y, g = [], []
+    for grade, right in right_per_grade.items():
+        d = GRADE_DIRECTION[grade]
+        y += [d] * right + [1 - d] * (n - right)
+        g += [grade] * n
+    return np.array(y, float), np.array(g, object)
+
+
+def test_adaptive_reliability_turns_val_accuracy_into_rates():
+    y, g = _val_statements({"definite": 9, "probable": 5, "possible": 2, "cannot_exclude": 1, "unlikely": 7,
+                            "negated": 10})
+    policy = get_rate_policy("adaptive", criterion="reliability", prior_strength=0)
+    policy.fit(np.full(len(y), np.nan), y, g)  # the model's probabilities are not used
+    # r = 2 (1 - accuracy), capped at 1, snapped to the grid
+    assert policy.rate_map == {"definite": 0.2, "probable": 1.0, "possible": 1.0, "cannot_exclude": 1.0,
+                               "unlikely": 0.6, "negated": 0.0}
+
+
+def test_adaptive_reliability_shrinks_to_the_default_and_stays_monotone():
+    # definite right 8/10 (r 0.4) but probable 10/10 (r 0.0): the monotone fit pools them at 0.2
+    y, g = _val_statements({"definite": 8, "probable": 10})
+    fitted = get_rate_policy("adaptive", criterion="reliability", prior_strength=0).fit(np.zeros(len(y)), y, g)
+    assert fitted.rate_map["definite"] == fitted.rate_map["probable"] == 0.2
+    # no val statements of a grade: its default accuracy (cannot_exclude: rate 1.0) decides
+    assert fitted.rate_map["cannot_exclude"] == 1.0
+    # with pseudo-counts a grade seen twice moves only part of the way from its default
+    y, g = _val_statements({"possible": 2}, n=2)  # always right: alone it would ask for rate 0
+    shrunk = get_rate_policy("adaptive", criterion="reliability", prior_strength=4).fit(np.zeros(2), y, g)
+    assert shrunk.rate_map["possible"] == 0.6  # accuracy (2 + 4 * 0.6) / 6 = 0.733 -> r 0.53 -> grid 0.6
+    with pytest.raises(ValueError, match="prior_strength"):
+        get_rate_policy("adaptive", criterion="reliability", prior_strength=-1)

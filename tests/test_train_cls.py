@@ -77,6 +77,7 @@ def test_resume_after_a_kill_reaches_the_uninterrupted_result(cls_phantom, tmp_p
     {"rate_policy": "u_ignore"},
     {"rate_policy": "lsr"},
     {"rate_policy": "adaptive", "warmup_epochs": 1},
+    {"rate_policy": "adaptive", "policy_args": {"criterion": "reliability"}, "warmup_epochs": 1},
     {"loss": "gce"},
     {"loss": "sce"},
     {"method": "coteaching", "method_args": {"forget_rate": 0.3}},
@@ -88,7 +89,7 @@ def test_every_policy_loss_and_method_trains_on_report_labels(reader_dir, tmp_pa
     assert result["truth_source"] == "case_label"  # val/test scored on the true labels
     rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["train_loss"]) for r in rows)
-    if options.get("rate_policy") == "adaptive":
+    if options.get("rate_policy") == "adaptive":  # the fitted map is logged and returned
         assert "rate_definite" in rows[1]
         assert result["rate_map"] == {g: rows[1][f"rate_{g}"] for g in result["rate_map"]}
 

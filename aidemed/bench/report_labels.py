@@ -44,6 +44,8 @@ METHODS: dict[str, dict] = {
     "certainty": {"rate_policy": "certainty"},
     "certainty-warmup": {"rate_policy": "certainty", "warmup_epochs": 5},
     "adaptive": {"rate_policy": "adaptive", "warmup_epochs": 5},  # fitted on val after the warm-up
+    "adaptive-reliability": {"rate_policy": "adaptive", "policy_args": {"criterion": "reliability"},
+                             "warmup_epochs": 5},
     "ls-0.1": _smoothed(0.1),
     "ls-0.2": _smoothed(0.2),
     "ls-0.4": _smoothed(0.4),

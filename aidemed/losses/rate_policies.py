@@ -391,7 +391,9 @@ class AdaptivePolicy(CertaintyPolicy):
     best fits the ground truth: lowest NLL (criterion "nll", separable per grade) or highest AUROC of
     the smoothed probabilities pooled over all graded entries ("auroc"). A model that is over-confident
     on the samples a grade describes asks for a positive rate on that grade, an under-confident one for
-    a negative rate. The search is monotone-constrained (the chains of `check_rate_map`; the "nll"
+    a negative rate. Criterion "reliability" reads only the truth and the grades: each grade's val
+    accuracy (shrunk to the default map by `prior_strength` pseudo-counts) becomes r = 2 (1 - accuracy),
+    capped at 1 (see `_reliability_costs`). The search is monotone-constrained (the chains of `check_rate_map`; the "nll"
     criterion solves it exactly by dynamic programming, "auroc" by coordinate ascent from the default
     map); grades without validation entries keep the rate closest to their default that the constraint
     allows. Ties go to the rate closest to the default map. (With every rate <= 1, monotone chains
@@ -402,10 +404,14 @@ class AdaptivePolicy(CertaintyPolicy):
     name = "adaptive"
 
     def __init__(self, grid: Sequence[float] = DEFAULT_RATE_GRID, criterion: str = "nll", eps: float = 1e-4,
-                 rates: Mapping[str, float] | None = None, blank: str = "ignore", blank_rate: float | None = None):
+                 rates: Mapping[str, float] | None = None, blank: str = "ignore", blank_rate: float | None = None,
+                 prior_strength: float = 4.0):
         super().__init__(rates, blank, blank_rate)
-        if criterion not in ("nll", "auroc"):
-            raise ValueError(f"criterion must be 'nll' or 'auroc', got {criterion!r}")
+        if criterion not in ("nll", "auroc", "reliability"):
+            raise ValueError(f"criterion must be 'nll', 'auroc' or 'reliability', got {criterion!r}")
+        if prior_strength < 0:
+            raise ValueError(f"prior_strength must be >= 0, got {prior_strength}")
+        self.prior_strength = float(prior_strength)
         self.grid = tuple(sorted(float(r) for r in grid))
         if not self.grid or self.grid[-1] > 1:
             raise ValueError(f"grid must be non-empty with rates <= 1, got {grid}")
@@ -423,14 +429,23 @@ class AdaptivePolicy(CertaintyPolicy):
         if not p.shape == y.shape == g.shape:
             raise ValueError(f"val_probs, val_true and grades must have the same size, "
                              f"got {p.size}, {y.size}, {g.size}")
-        keep = ~np.isnan(y) & np.array([not _is_blank(v) for v in g], dtype=bool) & ~np.isnan(p)
+        keep = ~np.isnan(y) & np.array([not _is_blank(v) for v in g], dtype=bool)
+        if self.criterion != "reliability":  # the reliability criterion does not read the probabilities
+            keep &= ~np.isnan(p)
         p, y, g = p[keep], y[keep], g[keep]
         unknown = set(g) - set(GRADE_DIRECTION)
         if unknown:
             raise ValueError(f"unknown grades {sorted(unknown)}")
         default = self.rate_map
         tie = {gr: {r: 1e-9 * abs(r - default[gr]) for r in self.grid} for gr in GRADES}
-        if self.criterion == "nll":
+        if self.criterion == "reliability":
+            cost = self._reliability_costs(y, g, default)
+            self.fit_scores = cost
+            fitted = {}
+            for chain in (POSITIVE_CHAIN, NEGATIVE_CHAIN):
+                fitted.update(_monotone_chain_argmin(chain, self.grid, {gr: {r: c + tie[gr][r] for r, c in
+                                                                             cost[gr].items()} for gr in GRADES}))
+        elif self.criterion == "nll":
             cost = {}
             for gr in GRADES:
                 sel = g == gr
@@ -477,6 +492,29 @@ class AdaptivePolicy(CertaintyPolicy):
         self.rate_map = check_rate_map(fitted)
         self.fitted = True
         return self
+
+
+    def _reliability_costs(self, y, g, default) -> dict[str, dict[float, float]]:
+        """Criterion "reliability": how often a grade's statements are right on val, as a rate.
+
+        A statement of grade g is right when the truth equals its direction. Its accuracy a_g, shrunk
+        towards the accuracy the default map implies (a0 = 1 - r0 / 2, at most 1) with
+        `prior_strength` pseudo-counts, is the probability the GLS target should give the stated side:
+        t = 1 - r / 2, so r_g = 2 (1 - a_g), capped at 1 (a grade right less than half the time
+        carries no usable direction for a rate <= 1). Cost: n_g (r - r_g)^2, so the monotone fit
+        weighs grades by how many val statements back them.
+        """
+        cost = {}
+        for gr in GRADES:
+            sel = g == gr
+            right = float(np.sum(y[sel] == GRADE_DIRECTION[gr]))
+            a0 = min(1.0, 1 - default[gr] / 2)
+            accuracy = (right + self.prior_strength * a0) / (sel.sum() + self.prior_strength) \
+                if sel.sum() + self.prior_strength > 0 else a0
+            wanted = min(1.0, 2 * (1 - accuracy))
+            weight = max(float(sel.sum()), 1e-3)
+            cost[gr] = {r: weight * (r - wanted) ** 2 for r in self.grid}
+        return cost
 
 
 def _is_chain_monotone(m) -> bool:
