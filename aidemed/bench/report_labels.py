@@ -243,7 +243,7 @@ def seed_averaged_bootstrap(out: Path, error: float, method: str, other: str = R
 
 def _auroc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """AUROC of every row (Mann-Whitney with mid-ranks for ties), vectorised over bootstrap resamples,
-    which a per-resample sklearn call makes a minute-long table rebuild."""
+    which a call per resample makes a minute-long table rebuild."""
     from scipy.stats import rankdata
 
     ranks = rankdata(p, axis=1)
