@@ -344,7 +344,7 @@ def _plot(rows: list[dict], path: Path) -> None:
             row = next((r for r in rows if r["method"] == method and r["error"] == error), None)
             if row:
                 ax.bar(k + (j - len(methods) / 2 + 0.5) * width, row["auroc_mean"], width, yerr=row["auroc_sd"],
-                       capsize=2, color=f"C{j % 10}", label=method if k == 0 else None,
+                       capsize=2, color=plt.cm.tab20(j % 20), label=method if k == 0 else None,
                        hatch="//" if method == OURS else None, edgecolor="black" if method == OURS else None)
     ax.set_xticks(range(len(errors)), [f"{e:.0%} label error" for e in errors])
     ax.set_ylabel("test AUROC (mean ± sd over seeds)")
