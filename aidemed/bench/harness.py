@@ -9,18 +9,15 @@ run folders alone (`aidemed bench table OUT`).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
-import shlex
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from aidemed.data.manifest import atomic_write_text
+from aidemed.bench.report import mean_sd, record_command, recorded_commands, write_sweep_files
 from aidemed.engine.config import TrainConfig
 
 
@@ -53,7 +50,7 @@ def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print) -> 
 
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    _record_command(out)
+    record_command(out)
     results = []
     for i, spec in enumerate(specs, start=1):
         run_dir = out / "runs" / spec.key
@@ -89,17 +86,6 @@ def _with_sibling_bootstrap(cfg: TrainConfig, spec: RunSpec, out: Path) -> Train
     return cfg
 
 
-def _record_command(out: Path) -> None:
-    """Append the exact command line (a sweep may be resumed by several invocations)."""
-    program = Path(sys.argv[0])
-    if program.name == "aidemed" or (program.name == "__main__.py" and program.parent.name == "aidemed"):
-        words = ["aidemed", *sys.argv[1:]]
-    else:
-        words = [Path(sys.executable).name, *sys.argv]
-    with open(out / "commands.txt", "a") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {' '.join(shlex.quote(w) for w in words)}\n")
-
-
 def load_results(out: Path) -> list[dict]:
     results = []
     for path in sorted((Path(out) / "runs").glob("*/results.json")):
@@ -112,13 +98,6 @@ def load_results(out: Path) -> list[dict]:
     return results
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def aggregate(results: list[dict]) -> list[dict]:
     """One row per (method, fraction): mean and sd over seeds of the runs' test means."""
     groups: dict[tuple[str, float], list[dict]] = {}
@@ -126,16 +105,16 @@ def aggregate(results: list[dict]) -> list[dict]:
         groups.setdefault((r["config"]["method"], r["config"]["labelled_fraction"]), []).append(r)
     rows = []
     for (method, fraction), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        dice, dice_sd = _mean_sd([r["test"]["dice"] for r in runs])
-        hd95, hd95_sd = _mean_sd([r["test"]["hd95"] for r in runs])
+        dice, dice_sd = mean_sd([r["test"]["dice"] for r in runs])
+        hd95, hd95_sd = mean_sd([r["test"]["hd95"] for r in runs])
         rows.append({
             "method": method, "fraction": fraction, "seeds": sorted(r["config"]["seed"] for r in runs),
             "n_runs": len(runs), "n_labelled": runs[0]["n_labelled"], "n_test": runs[0]["test"]["n_cases"],
             "dice_mean": dice, "dice_sd": dice_sd, "hd95_mean": hd95, "hd95_sd": hd95_sd,
-            "val_dice_mean": _mean_sd([r["best"]["score"] for r in runs])[0],
-            "seconds_per_run": _mean_sd([r["train_seconds"] for r in runs])[0],
-            "seconds_per_epoch": _mean_sd([r["seconds_per_epoch"] for r in runs])[0],
-            "median_epoch_seconds": _mean_sd([r.get("median_epoch_seconds", math.nan) for r in runs])[0],
+            "val_dice_mean": mean_sd([r["best"]["score"] for r in runs])[0],
+            "seconds_per_run": mean_sd([r["train_seconds"] for r in runs])[0],
+            "seconds_per_epoch": mean_sd([r["seconds_per_epoch"] for r in runs])[0],
+            "median_epoch_seconds": mean_sd([r.get("median_epoch_seconds", math.nan) for r in runs])[0],
         })
     return rows
 
@@ -210,15 +189,8 @@ def write_tables(out: Path) -> dict:
                "environment": results[0]["environment"] if results else None,
                "config": {k: v for k, v in results[0]["config"].items() if k not in ("method", "labelled_fraction", "seed")}
                if results else None,
-               "commands": (out / "commands.txt").read_text().splitlines() if (out / "commands.txt").is_file() else []}
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
-    buffer = io.StringIO()
-    if per_run:
-        writer = csv.DictWriter(buffer, fieldnames=list(per_run[0]))
-        writer.writeheader()
-        writer.writerows(per_run)
-    atomic_write_text(out / "runs.csv", buffer.getvalue())
-    atomic_write_text(out / "summary.md", _summary_markdown(out, summary))
+               "commands": recorded_commands(out)}
+    write_sweep_files(out, summary, per_run, _summary_markdown(out, summary))
     if rows:
         _plot(rows, out / "dice_vs_fraction.png")
     return summary

@@ -3,8 +3,16 @@ exact command and the machine."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
+import shlex
+import sys
+import time
 from pathlib import Path
+
+import numpy as np
 
 from aidemed.data.manifest import atomic_write_text
 
@@ -24,3 +32,42 @@ def write_benchmark(out: Path, result: dict, title: str, body: list[str]) -> str
     ])
     atomic_write_text(out.with_suffix(".md"), markdown)
     return markdown
+
+
+# ---- sweeps (label-efficiency, report-labels): one way to log commands and write the tables
+
+
+def record_command(out: Path) -> None:
+    """Append the exact command line (a sweep may be resumed by several invocations)."""
+    program = Path(sys.argv[0])
+    if program.name == "aidemed" or (program.name == "__main__.py" and program.parent.name == "aidemed"):
+        words = ["aidemed", *sys.argv[1:]]
+    else:
+        words = [Path(sys.executable).name, *sys.argv]
+    with open(out / "commands.txt", "a") as fh:
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {' '.join(shlex.quote(w) for w in words)}\n")
+
+
+def recorded_commands(out: Path) -> list[str]:
+    path = Path(out) / "commands.txt"
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample sd of the finite values (sd 0 for one value, NaN for none)."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def write_sweep_files(out: Path, summary: dict, runs: list[dict], markdown: str) -> None:
+    """summary.json, runs.csv (one row per run) and summary.md of a sweep folder."""
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    buffer = io.StringIO()
+    if runs:
+        writer = csv.DictWriter(buffer, fieldnames=list(runs[0]))
+        writer.writeheader()
+        writer.writerows(runs)
+    atomic_write_text(out / "runs.csv", buffer.getvalue())
+    atomic_write_text(out / "summary.md", markdown)

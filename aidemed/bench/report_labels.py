@@ -18,7 +18,6 @@ uses a small clean validation split, the usual protocol of label-noise benchmark
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aidemed.data.manifest import atomic_write_text
+from aidemed.bench.report import mean_sd, record_command, recorded_commands, write_sweep_files
 
 # The report labels as read: each statement's own direction ("probably benign" -> benign, "cannot
 # exclude malignancy" -> malignant). CheXpert coding calls probable/possible/cannot-exclude/unlikely all
@@ -105,14 +104,13 @@ def reader_dataset(source: Path, out: Path, error: float, seed: int, reader_valu
 def run_sweep(base, source: str | Path, out: str | Path, methods: list[str], errors: list[float], seeds: list[int],
               reader_values: dict | None = None, log=print) -> list[dict]:
     """Train every (method, error, seed) not yet finished; rebuild the tables after each run."""
-    from aidemed.bench.harness import _record_command
     from aidemed.engine.classification import train_classifier
 
     source, out = Path(source), Path(out)
     for name in methods:
         method_config(base, name)  # fail before any training on a misspelt method
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    _record_command(out)
+    record_command(out)
     plan = [(m, e, s) for e in errors for s in seeds for m in methods]
     results, failures = [], []
     for i, (method, error, seed) in enumerate(plan, start=1):
@@ -183,13 +181,6 @@ def load_runs(out: Path) -> list[dict]:
     return runs
 
 
-def _mean_sd(values) -> tuple[float, float]:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def aggregate(runs: list[dict]) -> list[dict]:
     """One row per (error, method): mean ± sd over seeds, and the paired difference to CE per seed."""
     reference = {(r["error"], r["seed"]): r["auroc"] for r in runs if r["method"] == REFERENCE}
@@ -201,9 +192,9 @@ def aggregate(runs: list[dict]) -> list[dict]:
     for (error, method), group in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
         row = {"error": error, "method": method, "seeds": sorted(r["seed"] for r in group)}
         for metric in ("auroc", "accuracy", "balanced_accuracy", "ece", "train_label_error", "train_seconds"):
-            row[f"{metric}_mean"], row[f"{metric}_sd"] = _mean_sd([r[metric] for r in group])
+            row[f"{metric}_mean"], row[f"{metric}_sd"] = mean_sd([r[metric] for r in group])
         deltas = [r["auroc"] - reference[(error, r["seed"])] for r in group if (error, r["seed"]) in reference]
-        row["delta_auroc_vs_ce_mean"], row["delta_auroc_vs_ce_sd"] = _mean_sd(deltas)
+        row["delta_auroc_vs_ce_mean"], row["delta_auroc_vs_ce_sd"] = mean_sd(deltas)
         row["delta_seeds"] = len(deltas)
         rows.append(row)
     return rows
@@ -271,15 +262,8 @@ def write_tables(out: str | Path) -> dict:
                           if k not in ("data", "seed", "rate_policy", "policy_args", "loss", "loss_args", "method",
                                        "warmup_epochs")} if runs else None,
                "methods": {m: METHODS[m] for m in sorted({r["method"] for r in runs}) if m in METHODS},
-               "commands": (out / "commands.txt").read_text().splitlines() if (out / "commands.txt").is_file() else []}
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
-    buffer = io.StringIO()
-    if summary["runs"]:
-        writer = csv.DictWriter(buffer, fieldnames=list(summary["runs"][0]))
-        writer.writeheader()
-        writer.writerows(summary["runs"])
-    atomic_write_text(out / "runs.csv", buffer.getvalue())
-    atomic_write_text(out / "summary.md", summary_markdown(out, summary))
+               "commands": recorded_commands(out)}
+    write_sweep_files(out, summary, summary["runs"], summary_markdown(out, summary))
     if rows:
         _plot(rows, out / "auroc_vs_error.png")
     return summary

@@ -525,8 +525,7 @@ class ClsTrainer:
             resume: bool = False) -> dict:
         cfg = self.cfg
         policy, schedule = make_policy(cfg), WarmupSchedule(cfg.warmup_epochs, cfg.ramp_epochs)
-        adaptive = cfg.rate_policy == "adaptive"
-        check_config(cfg)
+        adaptive = cfg.rate_policy == "adaptive"  # options were checked by train_classifier (check_config)
         start = 0
         if resume and self.last_path.is_file():
             state = load_checkpoint(self.last_path, map_location=self.device)
