@@ -150,3 +150,27 @@ def test_a_truncated_array_cache_is_rebuilt(phantom_dir, tmp_path):
         again = load_arrays(dataset, 32)
     assert np.array_equal(again.images, expected)
     assert any("unreadable cache" in str(w.message) for w in caught)
+
+
+def test_cpu_bf16_autocast_is_opt_in():
+    from aidemed.engine.seed import mixed_precision
+
+    conv, x = torch.nn.Conv2d(1, 2, 3), torch.randn(1, 1, 8, 8)
+    cpu = torch.device("cpu")
+    with mixed_precision(cpu, enabled=True):  # `amp` alone is for CUDA: fp32 on the CPU
+        assert conv(x).dtype == torch.float32
+    with mixed_precision(cpu, enabled=True, cpu=True):
+        assert conv(x).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("method", ["supervised", "aide", "mean_teacher"])
+def test_cpu_bf16_training_runs_and_is_recorded(fast_config, tmp_path, method):
+    cfg = replace(fast_config, method=method, cpu_bf16=True)
+    if method == "aide":
+        train(replace(fast_config, cpu_bf16=True), tmp_path / "sup")
+        cfg = replace(cfg, method_args={"bootstrap_run": str(tmp_path / "sup")})
+    result = train(cfg, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["cpu_bf16"] is True
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(row["train_loss"]) for row in history)
+    assert 0.0 <= result["test"]["dice"] <= 1.0

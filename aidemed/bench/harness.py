@@ -206,7 +206,8 @@ def _summary_markdown(out: Path, summary: dict) -> str:
              f"Machine: {env.get('processor')}, {env.get('threads')} torch threads, torch {env.get('torch')}, "
              f"MONAI {env.get('monai')}, Python {env.get('python')}, CUDA: {env.get('cuda')}.",
              f"Config: net {cfg.get('net')}, profile {cfg.get('profile')}, epochs {cfg.get('epochs')}, "
-             f"batch {cfg.get('batch_size')}, {cfg.get('optimizer')} lr {cfg.get('lr')}, {cfg.get('scheduler')} schedule.",
+             f"batch {cfg.get('batch_size')}, {cfg.get('optimizer')} lr {cfg.get('lr')}, {cfg.get('scheduler')} schedule, "
+             f"{'bf16 autocast on the CPU' if cfg.get('cpu_bf16') else 'fp32 on the CPU'}.",
              "Dice and HD95 are computed per test case in the case's own geometry (prediction resized back), "
              "mean over cases, then mean ± sd over seeds. HD95 leaves out cases with an empty prediction.",
              "Wall times are from a shared 2-core machine where other jobs ran at times; the median epoch "

@@ -49,6 +49,8 @@ def add_train_arguments(parser) -> None:
                         help="0: one pass over all training images")
     parser.add_argument("--device", default=d.device)
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="bf16 autocast on the CPU too (about 1.5x faster with AMX / AVX512-BF16)")
     parser.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0: default)")
     parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="a method option, e.g. --method-arg select=ensemble (repeatable)")
@@ -72,7 +74,7 @@ def config_from_args(args):
         target_data=str(Path(args.target_data).resolve()) if args.target_data else "",
         seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
-        iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp,
+        iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp, cpu_bf16=args.cpu_bf16,
         num_threads=args.threads, progress=not args.quiet, method_args=method_args,
     )
 

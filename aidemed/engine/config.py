@@ -42,7 +42,10 @@ class TrainConfig:
     iterations_per_epoch: int = 0  # 0: one pass over the training images (labelled and not)
     val_every: int = 1
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # mixed precision (bf16) on CUDA only
+    amp: bool = True  # mixed precision (bf16) on CUDA
+    # bf16 autocast on the CPU as well: about 1.5x faster training steps on CPUs with AMX or AVX512-BF16,
+    # off by default because older CPUs emulate bf16 slowly and the numbers differ slightly from fp32.
+    cpu_bf16: bool = False
     num_threads: int = 0  # 0: leave torch's default
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -25,10 +25,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def mixed_precision(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA when enabled; a no-op context on the CPU."""
+def mixed_precision(device: torch.device, enabled: bool, cpu: bool = False):
+    """bf16 autocast on CUDA when `enabled`, on the CPU when `cpu`; otherwise a no-op context."""
     import contextlib
 
     if device.type == "cuda" and enabled:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if device.type == "cpu" and cpu:
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

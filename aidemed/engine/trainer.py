@@ -47,7 +47,7 @@ class Trainer:
 
     # ----- precision
     def autocast(self):
-        return mixed_precision(self.device, self.cfg.amp)
+        return mixed_precision(self.device, self.cfg.amp, self.cfg.cpu_bf16)
 
     # ----- checkpoints
     @property

@@ -24,6 +24,8 @@ keeps an epoch within about 3x the supervised cost.
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 from dataclasses import dataclass
 
@@ -73,15 +75,17 @@ def confidence(probs: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def multi_view_target(net: torch.nn.Module, image: torch.Tensor, opts: AIDEOptions,
-                      generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                      generator: torch.Generator, autocast=contextlib.nullcontext) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax averaged over K random views mapped back to the original frame, and its confidence.
-    Pixels that no view covers (rotated out of frame) get confidence 0."""
+    Pixels that no view covers (rotated out of frame) get confidence 0. `autocast` wraps the forward pass."""
     n, k = image.shape[0], opts.views
     theta = random_affine(n * k, generator, opts.view_rotate_degrees, flip_prob=0.5 if opts.view_flip else 0.0)
     views = warp(image.repeat(k, 1, 1, 1), theta)
     was_training = net.training
     net.eval()  # batch-norm statistics are not touched by the views
-    probs = torch.softmax(net(views).float(), dim=1)
+    with autocast():
+        logits = net(views)
+    probs = torch.softmax(logits.float(), dim=1)
     net.train(was_training)
     inverse = invert_affine(theta)
     back = warp(probs, inverse)
@@ -176,7 +180,7 @@ class AIDE(Method):
         if lam > 0:  # both peers' targets before either network steps, so A and B are treated alike
             for k, peer in PEERS:
                 if suspects[k].any():
-                    targets[k] = multi_view_target(nets[peer], image[suspects[k]], o, ctx.generator)
+                    targets[k] = multi_view_target(nets[peer], image[suspects[k]], o, ctx.generator, ctx.autocast)
         for k, peer in PEERS:
             suspect = suspects[k]
             loss = _subset_mean(losses[k], ~suspect) + (1 - lam) * _subset_mean(losses[k], suspect)

@@ -95,7 +95,9 @@ class MeanTeacher(_LabelledPlusUnlabelled):
         with torch.no_grad():
             self.teacher.train()  # BN in train mode as in the reference implementation; no gradients
             noisy = unlabelled + o.teacher_noise * torch.randn(unlabelled.shape, generator=ctx.generator).to(unlabelled)
-            teacher_probs = torch.softmax(self.teacher(noisy).float(), dim=1)
+            with ctx.autocast():
+                teacher_logits = self.teacher(noisy)
+            teacher_probs = torch.softmax(teacher_logits.float(), dim=1)
         consistency = F.mse_loss(torch.softmax(logits[len(index):].float(), dim=1), teacher_probs)
         weight = o.consistency_weight * sigmoid_rampup(ctx.epoch, o.ramp_epochs)
         loss = supervised + weight * consistency
