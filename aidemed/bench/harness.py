@@ -192,7 +192,7 @@ def write_tables(out: Path) -> dict:
                "commands": recorded_commands(out)}
     write_sweep_files(out, summary, per_run, _summary_markdown(out, summary))
     if rows:
-        _plot(rows, out / "dice_vs_fraction.png")
+        plot_dice(rows, "fraction", out / "dice_vs_fraction.png", "labelled fraction of training masks", log_x=True)
     return summary
 
 
@@ -229,7 +229,8 @@ def _paired_markdown(tests: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _plot(rows: list[dict], path: Path) -> None:
+def plot_dice(rows: list[dict], x: str, path: Path, xlabel: str, log_x: bool = False) -> None:
+    """Test Dice (mean ± sd over seeds) against the rows' `x` value, one line per method."""
     try:
         import matplotlib
 
@@ -239,11 +240,12 @@ def _plot(rows: list[dict], path: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
     for method in sorted({r["method"] for r in rows}):
-        points = sorted((r["fraction"], r["dice_mean"], r["dice_sd"]) for r in rows if r["method"] == method)
-        x, y, e = zip(*points)
-        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=method)
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled fraction of training masks")
+        points = sorted((r[x], r["dice_mean"], r["dice_sd"]) for r in rows if r["method"] == method)
+        xs, y, e = zip(*points)
+        ax.errorbar(xs, y, yerr=e, marker="o", capsize=3, label=method)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test Dice")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

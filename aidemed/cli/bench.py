@@ -16,8 +16,10 @@ def register(subparsers) -> None:
     sweep.add_argument("--methods", nargs="+", default=["supervised", "aide", "pseudo_label", "mean_teacher", "cps"])
     sweep.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.25, 1.0])
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    sweep.add_argument("--full-supervision-only", nargs="*", default=["supervised"],
-                       help="methods run at fraction 1.0 (others skip it: with every mask there is nothing to add)")
+    sweep.add_argument("--full-supervision-only", nargs="*", default=None,
+                       help="the methods that run at fraction 1.0 (default: supervised in the semi setting, where "
+                            "with every mask there is nothing to add; every method in the noisy and "
+                            "domain-adaptation settings)")
     sweep.set_defaults(func=_label_efficiency)
 
     table = sub.add_parser("table", help="rebuild summary.md/json, runs.csv and the plot from run folders")
@@ -67,10 +69,18 @@ def _label_efficiency(args) -> int:
     if not args.output:
         raise SystemExit("aidemed: error: bench needs -o/--output, the sweep folder")
     base = config_from_args(args)
-    only = {m: [1.0] + [f for f in args.fractions if f != 1.0] for m in args.full_supervision_only}
-    not_full = [m for m in args.methods if m not in args.full_supervision_only]
+    full = args.full_supervision_only
+    if full is None:
+        full = ["supervised"] if base.setting == "semi" else list(args.methods)
+    only = {m: [1.0] + [f for f in args.fractions if f != 1.0] for m in full}
+    not_full = [m for m in args.methods if m not in full]
     only.update({m: [f for f in args.fractions if f != 1.0] for m in not_full})
     specs = plan(args.methods, args.fractions, args.seeds, only)
+    if 1.0 in args.fractions and not_full:
+        print(f"not run at fraction 1 (not in --full-supervision-only): {' '.join(not_full)}")
+    if not specs:
+        raise SystemExit("aidemed: error: no runs to do: every method was left out at every fraction "
+                         "(see --full-supervision-only)")
     run_sweep(base, specs, Path(args.output))
     print((Path(args.output) / "summary.md").read_text())
     return 0

@@ -1,0 +1,159 @@
+"""Tables across sweeps for the robustness benchmarks (docs/robustness.md).
+
+A noise level or an adaptation fold is its own `aidemed bench label-efficiency` folder (its own
+dataset). These tables read the finished run folders of several such sweeps:
+
+* noise: test Dice per (noise level, method), mean ± sd over seeds, and each method's Dice as a
+  share of its own Dice without noise; the audit's precision@k where `RUN/audit/audit.json` exists.
+* adaptation: target-test Dice per (fold, method) and pooled over the folds' test images (each
+  target image is scored in exactly one fold), with the difference to `source_only` in points.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from aidemed.bench.harness import plot_dice
+from aidemed.bench.report import mean_sd
+from aidemed.data.manifest import atomic_write_text
+
+SOURCE_ONLY = ("source_only", "supervised")  # `supervised` in a DA sweep is the source-only model
+
+
+def finished_runs(sweep: Path) -> list[dict]:
+    """results.json of every finished run, with the run folder and its per-case test Dice."""
+    runs = []
+    for path in sorted((Path(sweep) / "runs").glob("*/results.json")):
+        result = json.loads(path.read_text())
+        with open(path.parent / "test_cases.csv", newline="") as fh:
+            per_case: dict[str, list[float]] = {}
+            for row in csv.DictReader(fh):
+                per_case.setdefault(row["case"], []).append(float(row["dice"]))
+        result["run_dir"] = str(path.parent)
+        result["case_dice"] = {case: float(np.mean(d)) for case, d in per_case.items()}
+        runs.append(result)
+    return runs
+
+
+def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        groups.setdefault(run["config"]["method"], []).append(run)
+    return groups
+
+
+def _audit(run: dict) -> dict | None:
+    path = Path(run["run_dir"]) / "audit" / "audit.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def noise_rows(sweeps: dict[float, Path]) -> list[dict]:
+    """One row per (noise level, method); `relative_to_clean` = Dice / the same method's Dice at level 0."""
+    dice: dict[tuple[float, str], list[float]] = {}
+    rows = []
+    for level in sorted(sweeps):
+        for method, runs in sorted(_by_method(finished_runs(sweeps[level])).items()):
+            values = [r["test"]["dice"] for r in runs]
+            dice[(level, method)] = values
+            audits = [a for a in map(_audit, runs) if a and "precision_at_k" in a]
+            rows.append({
+                "noise": level, "method": method, "seeds": sorted(r["config"]["seed"] for r in runs),
+                "dice_mean": mean_sd(values)[0], "dice_sd": mean_sd(values)[1],
+                "hd95_mean": mean_sd([r["test"]["hd95"] for r in runs])[0],
+                "median_epoch_seconds": float(np.median([r["seconds_per_epoch"] for r in runs])),
+                "precision_at_k": _mean_precision(audits),
+            })
+    for row in rows:
+        clean = dice.get((0.0, row["method"]))
+        row["relative_to_clean"] = row["dice_mean"] / mean_sd(clean)[0] if clean else math.nan
+    return rows
+
+
+def _mean_precision(audits: list[dict]) -> dict[str, float]:
+    names = sorted({k for a in audits for k, v in a["precision_at_k"].items() if isinstance(v, (int, float))})
+    return {name: float(np.mean([a["precision_at_k"][name] for a in audits
+                                 if isinstance(a["precision_at_k"].get(name), (int, float))])) for name in names}
+
+
+def adaptation_rows(folds: list[Path]) -> list[dict]:
+    """One row per method: per-fold Dice (mean over seeds) and the Dice pooled over all folds' target test
+    images (each image's Dice averaged over the seeds), with the pooled difference to source-only."""
+    per_method: dict[str, dict[int, list[dict]]] = {}
+    for k, fold in enumerate(folds):
+        for method, runs in _by_method(finished_runs(fold)).items():
+            per_method.setdefault(method, {})[k] = runs
+    pooled = {}
+    rows = []
+    for method, by_fold in sorted(per_method.items()):
+        cases = {}
+        for k, runs in by_fold.items():
+            for case in runs[0]["case_dice"]:
+                cases[f"fold{k}:{case}"] = float(np.mean([r["case_dice"][case] for r in runs]))
+        pooled[method] = cases
+        rows.append({"method": method, "folds": sorted(by_fold), "complete": len(by_fold) == len(folds),
+                     "fold_dice": {k: mean_sd([r["test"]["dice"] for r in runs])[0] for k, runs in sorted(by_fold.items())},
+                     "seeds": sorted({r["config"]["seed"] for runs in by_fold.values() for r in runs}),
+                     "n_images": len(cases), "pooled_dice": float(np.mean(list(cases.values())))})
+    reference = next((m for m in SOURCE_ONLY if m in pooled), None)
+    for row in rows:
+        if reference is None:
+            row["minus_source_only_points"] = math.nan
+            continue
+        shared = sorted(set(pooled[row["method"]]) & set(pooled[reference]))
+        row["minus_source_only_points"] = 100 * float(np.mean([pooled[row["method"]][c] - pooled[reference][c]
+                                                               for c in shared])) if shared else math.nan
+        row["source_only_reference"] = reference
+    return rows
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def noise_markdown(rows: list[dict]) -> list[str]:
+    lines = ["| noise (share of training masks corrupted) | method | seeds | test Dice (mean ± sd) | × own Dice at 0% | "
+             "HD95 px | median s / epoch | audit precision@k |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        audit = ", ".join(f"{k} {v:.3f}" for k, v in r["precision_at_k"].items()) or "–"
+        lines.append(f"| {r['noise']:.0%} | {r['method']} | {len(r['seeds'])} | {_fmt(r['dice_mean'])} ± {_fmt(r['dice_sd'])} | "
+                     f"{_fmt(r['relative_to_clean'], 3)} | {_fmt(r['hd95_mean'], 1)} | {r['median_epoch_seconds']:.1f} | {audit} |")
+    return lines
+
+
+def adaptation_markdown(rows: list[dict], n_folds: int) -> list[str]:
+    head = " | ".join(f"fold {k} Dice" for k in range(n_folds))
+    lines = [f"| method | {head} | target images | pooled target Dice | − source-only (points) |",
+             "|---|" + "---|" * n_folds + "---|---|---|"]
+    for r in rows:
+        folds = " | ".join(_fmt(r["fold_dice"].get(k, math.nan)) for k in range(n_folds))
+        lines.append(f"| {r['method']}{'' if r['complete'] else ' (incomplete)'} | {folds} | {r['n_images']} | "
+                     f"{_fmt(r['pooled_dice'])} | {_fmt(r['minus_source_only_points'], 1)} |")
+    return lines
+
+
+def write_robustness_tables(out: Path, noisy: dict[float, Path], adaptation: list[Path], command: str) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"command": command, "noise": noise_rows(noisy) if noisy else [],
+               "adaptation": adaptation_rows(adaptation) if adaptation else [],
+               "noise_sweeps": {str(k): str(v) for k, v in sorted(noisy.items())},
+               "adaptation_folds": [str(p) for p in adaptation]}
+    lines = [f"# {out.name}", "", f"Built by `{command}` from the run folders of these sweeps "
+             "(each has its own summary.md with the training commands, machine and config):", ""]
+    lines += [f"- noise {k:.0%}: `{v}`" for k, v in sorted(noisy.items())]
+    lines += [f"- adaptation fold {k}: `{p}`" for k, p in enumerate(adaptation)]
+    if summary["noise"]:
+        lines += ["", "## Noisy masks (test Dice against the clean test masks)", "", *noise_markdown(summary["noise"])]
+    if summary["adaptation"]:
+        lines += ["", "## Domain adaptation (Dice on the target's test images; selection on source val)", "",
+                  *adaptation_markdown(summary["adaptation"], len(adaptation))]
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    if summary["noise"]:
+        plot_dice(summary["noise"], "noise", out / "dice_vs_noise.png", "share of training masks corrupted")
+    return summary
