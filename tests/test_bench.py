@@ -1,3 +1,4 @@
+import math
 import json
 from dataclasses import replace
 
@@ -79,3 +80,18 @@ def test_paired_wilcoxon_over_test_images(tmp_path):
     (test,) = paired_tests(tmp_path)
     assert test["other"] == "supervised" and test["n_images"] == 30
     assert abs(test["mean_difference"] - 0.05) < 0.01 and test["p_value"] < 1e-4
+
+
+def test_headline_relates_aide_to_full_supervision_its_budget_and_the_best_semi_baseline():
+    from aidemed.bench.harness import headline
+
+    def row(method, fraction, dice, seconds):
+        return {"method": method, "fraction": fraction, "dice_mean": dice, "median_epoch_seconds": seconds, "seeds": [0, 1]}
+
+    rows = [row("supervised", 1.0, 0.75, 7.0), row("supervised", 0.1, 0.60, 7.0), row("aide", 0.1, 0.72, 17.5),
+            row("mean_teacher", 0.1, 0.62, 9.0), row("cps", 0.1, 0.65, 20.0), row("aide", 0.05, 0.5, 17.0)]
+    ten, five = sorted(headline(rows), key=lambda h: -h["fraction"])
+    assert ten["ratio_to_supervised_full"] == 0.72 / 0.75
+    assert abs(ten["minus_supervised"] - 0.12) < 1e-12 and ten["best_semi_baseline"] == "cps"
+    assert abs(ten["minus_best_semi_baseline"] - 0.07) < 1e-12 and ten["epoch_cost_ratio"] == 2.5
+    assert five["best_semi_baseline"] is None and math.isnan(five["minus_supervised"])

@@ -185,7 +185,7 @@ def write_tables(out: Path) -> dict:
                 "selected": r["best"]["candidate"], "train_seconds": r["train_seconds"],
                 "seconds_per_epoch": r["seconds_per_epoch"],
                 "median_epoch_seconds": r["median_epoch_seconds"]} for r in results]
-    summary = {"rows": rows, "runs": per_run, "paired_tests": paired_tests(out),
+    summary = {"rows": rows, "headline": headline(rows), "runs": per_run, "paired_tests": paired_tests(out),
                "environment": results[0]["environment"] if results else None,
                "config": {k: v for k, v in results[0]["config"].items() if k not in ("method", "labelled_fraction", "seed")}
                if results else None,
@@ -196,11 +196,46 @@ def write_tables(out: Path) -> dict:
     return summary
 
 
+def headline(rows: list[dict], method: str = "aide") -> list[dict]:
+    """Per budget where `method` ran: its Dice as a share of supervised at 100%, its margin over
+    supervised at the same budget and over the best of mean_teacher / cps, and its epoch cost (median
+    s per epoch) as a multiple of supervised's: the figures the label-efficiency targets are set in."""
+    by = {(r["method"], r["fraction"]): r for r in rows}
+    full = by.get(("supervised", 1.0))
+    lines = []
+    for fraction in sorted({r["fraction"] for r in rows if r["method"] == method}):
+        ours, sup = by[(method, fraction)], by.get(("supervised", fraction))
+        peers = [by[(m, fraction)] for m in ("mean_teacher", "cps") if (m, fraction) in by]
+        best_peer = max(peers, key=lambda r: r["dice_mean"]) if peers else None
+        lines.append({
+            "fraction": fraction, "method": method, "seeds": ours["seeds"],
+            "ratio_to_supervised_full": ours["dice_mean"] / full["dice_mean"] if full else math.nan,
+            "minus_supervised": ours["dice_mean"] - sup["dice_mean"] if sup else math.nan,
+            "best_semi_baseline": best_peer["method"] if best_peer else None,
+            "minus_best_semi_baseline": ours["dice_mean"] - best_peer["dice_mean"] if best_peer else math.nan,
+            "epoch_cost_ratio": ours["median_epoch_seconds"] / sup["median_epoch_seconds"] if sup else math.nan,
+        })
+    return lines
+
+
+def _headline_markdown(lines: list[dict]) -> list[str]:
+    if not lines:
+        return []
+    out = ["| fraction | method | seeds | Dice ÷ supervised 100% | − supervised same budget | "
+           "− best of mean_teacher / cps | epoch time ÷ supervised (median) |", "|---|---|---|---|---|---|---|"]
+    for h in lines:
+        peer = "–" if h["best_semi_baseline"] is None else f"{h['minus_best_semi_baseline']:+.4f} ({h['best_semi_baseline']})"
+        out.append(f"| {h['fraction']:g} | {h['method']} | {len(h['seeds'])} | {h['ratio_to_supervised_full']:.3f} | "
+                   f"{h['minus_supervised']:+.4f} | {peer} | {h['epoch_cost_ratio']:.2f} |")
+    return out + [""]
+
+
 def _summary_markdown(out: Path, summary: dict) -> str:
     env = summary["environment"] or {}
     cfg = summary["config"] or {}
     total = sum(r["train_seconds"] for r in summary["runs"])
     lines = [f"# {out.name}", "", markdown_table(summary["rows"]), "",
+             *_headline_markdown(summary.get("headline", [])),
              *_paired_markdown(summary["paired_tests"]),
              f"Runs: {len(summary['runs'])}, total training wall time {total / 60:.1f} min.",
              f"Machine: {env.get('processor')}, {env.get('threads')} torch threads, torch {env.get('torch')}, "

@@ -26,6 +26,17 @@ def register(subparsers) -> None:
     table.add_argument("out")
     table.set_defaults(func=_table)
 
+    robust = sub.add_parser(
+        "robustness-table", help="tables across the noisy-mask and domain-adaptation sweeps (one sweep per "
+        "noise level or fold)", description="Reads the finished runs of several label-efficiency sweeps: Dice per "
+        "noise level and method (relative to the method's own Dice without noise, with the audit's precision@k "
+        "where RUN/audit exists), and target Dice per adaptation fold, pooled over the folds, minus source-only.")
+    robust.add_argument("--noise", nargs="+", default=[], metavar="LEVEL=DIR",
+                        help="a noise level (share of training masks corrupted, e.g. 0.5) and its sweep folder")
+    robust.add_argument("--adaptation", nargs="+", default=[], metavar="DIR", help="one sweep folder per fold")
+    robust.add_argument("-o", "--output", required=True)
+    robust.set_defaults(func=_robustness_table)
+
     labels = sub.add_parser(
         "report-labels", help="classifiers on simulated-reader report labels: methods x label errors x seeds",
         description="For each label error and seed a simulated reader writes report sentences for the train/val "
@@ -91,6 +102,31 @@ def _table(args) -> int:
 
     write_tables(Path(args.out))
     print((Path(args.out) / "summary.md").read_text())
+    return 0
+
+
+def _robustness_table(args) -> int:
+    import shlex
+
+    from aidemed.bench.robustness import write_robustness_tables
+
+    noisy = {}
+    for item in args.noise:
+        level, sep, folder = item.partition("=")
+        try:
+            noisy[float(level)] = Path(folder)
+        except ValueError:
+            raise SystemExit(f"aidemed: error: --noise expects LEVEL=DIR (e.g. 0.5=results/busi_noisy_mixed50), got {item!r}")
+        if not sep or not (Path(folder) / "runs").is_dir():
+            raise SystemExit(f"aidemed: error: --noise {item!r}: {folder} is not a sweep folder (no runs/ inside)")
+    for folder in args.adaptation:
+        if not (Path(folder) / "runs").is_dir():
+            raise SystemExit(f"aidemed: error: --adaptation {folder}: not a sweep folder (no runs/ inside)")
+    words = ["aidemed", "bench", "robustness-table", *(["--noise", *args.noise] if args.noise else []),
+             *(["--adaptation", *args.adaptation] if args.adaptation else []), "-o", args.output]
+    command = " ".join(shlex.quote(w) for w in words)
+    write_robustness_tables(Path(args.output), noisy, [Path(f) for f in args.adaptation], command)
+    print((Path(args.output) / "summary.md").read_text())
     return 0
 
 
