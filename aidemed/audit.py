@@ -50,6 +50,20 @@ MIN_PANEL = 160  # pixels: gallery panels of smaller images are enlarged (neares
 
 # ----- scores and rankings
 
+
+def recall_by_corruption(ranked: list[str], corruption_of: dict[str, str], k: int | None = None) -> dict[str, dict]:
+    """For each kind of corruption: how many of its cases there are and the share of them among the first
+    k ranked ids (k defaults to the number of corrupted cases, as in `precision_at_k`). Gross errors
+    (a missed lesion) and subtle ones (a slightly coarser outline) are found at very different rates."""
+    k = len(corruption_of) if k is None else int(k)
+    top = set(ranked[:k])
+    out: dict[str, dict] = {}
+    for case, kind in corruption_of.items():
+        entry = out.setdefault(kind, {"n": 0, "found": 0})
+        entry["n"] += 1
+        entry["found"] += case in top
+    return {kind: {**e, "recall": e["found"] / e["n"]} for kind, e in sorted(out.items())}
+
 def precision_at_k(ranked: list[str], positives: set[str] | list[str], k: int | None = None) -> float | None:
     """Share of the first k ranked ids that are positives; k defaults to the number of positives among
     the ranked ids (then precision = recall). None when k is 0."""
@@ -235,6 +249,9 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
         summary["n_corrupted"] = len(positives)
         summary["k"] = len(positives)
         summary["precision_at_k"] = {name: precision_at_k(ids, positives) for name, ids in rankings.items()}
+        summary["recall_at_k_by_corruption"] = {
+            name: recall_by_corruption(ids, {r["case"]: r["corruption"] for r in rows if r.get("corrupted")})
+            for name, ids in rankings.items()}
         if lab is None:
             summary["precision_at_k"]["cleanlab"] = "cleanlab not installed"
 

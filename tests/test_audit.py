@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from aidemed.audit import _order, cleanlab_scores, mask_scores, precision_at_k
+from aidemed.audit import _order, cleanlab_scores, mask_scores, precision_at_k, recall_by_corruption
 from aidemed.cli.main import main
 from aidemed.engine.checkpoint import load_checkpoint
 from aidemed.engine.run import train
@@ -24,6 +24,15 @@ def test_precision_at_k_counts_positives_in_the_top_k():
     assert precision_at_k(ranked, {"a", "c"}, k=3) == pytest.approx(2 / 3)
     assert precision_at_k(ranked, {"zz"}) is None  # no positive among the ranked cases: k = 0
     assert precision_at_k(ranked, set()) is None
+
+
+def test_recall_by_corruption_counts_each_kind_in_the_top_k():
+    ranked = ["a", "b", "c", "d", "e"]
+    kinds = {"a": "missed_lesion", "c": "elastic_jitter", "e": "elastic_jitter"}
+    assert recall_by_corruption(ranked, kinds) == {  # k = 3 corrupted cases: a, b, c are the top 3
+        "elastic_jitter": {"n": 2, "found": 1, "recall": 0.5},
+        "missed_lesion": {"n": 1, "found": 1, "recall": 1.0}}
+    assert recall_by_corruption(ranked, kinds, k=5)["elastic_jitter"]["recall"] == 1.0
 
 
 def _hand_made():
@@ -107,6 +116,8 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     summary = json.loads((out / "audit.json").read_text())
     assert summary["n_corrupted"] == summary["k"] == sum(r["corrupted"] == "True" for r in rows)
     assert 0.0 <= summary["precision_at_k"]["aidemed_disagreement"] <= 1.0
+    found = summary["recall_at_k_by_corruption"]["aidemed_disagreement"]
+    assert sum(e["n"] for e in found.values()) == summary["n_corrupted"]
     lab = summary["precision_at_k"]["cleanlab"]
     assert lab == "cleanlab not installed" or 0.0 <= lab <= 1.0
     pngs = sorted((out / "gallery").glob("*.png"))

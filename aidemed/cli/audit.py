@@ -36,6 +36,9 @@ def _audit(args) -> int:
         parts = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                           for k, v in summary["precision_at_k"].items())
         print(f"{summary['n_corrupted']} corrupted masks; precision@{summary['k']}: {parts}")
+        found = summary["recall_at_k_by_corruption"]["aidemed_disagreement"]
+        print("found in the top k by corruption (aidemed_disagreement): "
+              + ", ".join(f"{kind} {e['found']}/{e['n']}" for kind, e in found.items()))
     elif summary["cleanlab"] != "installed":
         print("cleanlab not installed (pip install aidemed[audit]): no cleanlab comparison")
     return 0
