@@ -143,3 +143,23 @@ def test_per_sample_dice_empty_rule():
     b = torch.zeros(2, 4, 4, dtype=torch.long)
     b[1, 0, 0] = 1
     assert per_sample_dice(a, b, 2).tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("floor, expected_suspect_weight", [(0.0, 0.0), (0.1, 0.1)])
+def test_suspect_supervised_weight_falls_to_the_floor_once_lambda_is_one(floor, expected_suspect_weight):
+    import contextlib
+
+    from aidemed.engine.config import AugmentConfig
+    from aidemed.methods.base import StepContext
+
+    method = _aide_with(trusted=0, beta=0.0, suspect_weight_floor=floor)
+    per_sample = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    method.loss = lambda logits, labels: logits.mean((1, 2, 3)) * 0 + per_sample  # A and B alike
+    seen = {}
+    method.step_optimizer = lambda key, loss: seen.setdefault(key, loss.item())
+    ctx = StepContext(30, 0, torch.Generator().manual_seed(0), torch.device("cpu"), AugmentConfig(),
+                      contextlib.nullcontext, method.data)
+    method.training_step(torch.arange(8), ctx)
+    # the peer's four lowest losses (1-4) are clean, 5-8 suspect; lambda = 1 at epoch 30
+    assert seen["A"] == pytest.approx(2.5 + expected_suspect_weight * 6.5)
+    assert seen["B"] == seen["A"]
