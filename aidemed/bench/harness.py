@@ -218,6 +218,10 @@ def headline(rows: list[dict], method: str = "aide") -> list[dict]:
     return lines
 
 
+def _num(value: float, spec: str) -> str:
+    return "–" if value is None or math.isnan(value) else format(value, spec)
+
+
 def _headline_markdown(lines: list[dict]) -> list[str]:
     if not lines:
         return []
@@ -225,8 +229,8 @@ def _headline_markdown(lines: list[dict]) -> list[str]:
            "− best of mean_teacher / cps | epoch time ÷ supervised (median) |", "|---|---|---|---|---|---|---|"]
     for h in lines:
         peer = "–" if h["best_semi_baseline"] is None else f"{h['minus_best_semi_baseline']:+.4f} ({h['best_semi_baseline']})"
-        out.append(f"| {h['fraction']:g} | {h['method']} | {len(h['seeds'])} | {h['ratio_to_supervised_full']:.3f} | "
-                   f"{h['minus_supervised']:+.4f} | {peer} | {h['epoch_cost_ratio']:.2f} |")
+        out.append(f"| {h['fraction']:g} | {h['method']} | {len(h['seeds'])} | {_num(h['ratio_to_supervised_full'], '.3f')} | "
+                   f"{_num(h['minus_supervised'], '+.4f')} | {peer} | {_num(h['epoch_cost_ratio'], '.2f')} |")
     return out + [""]
 
 
