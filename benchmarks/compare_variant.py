@@ -13,32 +13,28 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
-from scipy.stats import wilcoxon
-
-from aidemed.bench.harness import _headline_markdown, aggregate, headline, load_results, markdown_table, per_image_dice
+from aidemed.bench.harness import (_headline_markdown, aggregate, headline, load_results, markdown_table,
+                                   paired_test, per_image_dice)
 from aidemed.data.manifest import atomic_write_text
 
 
 def compare(main: Path, variant: Path, name: str) -> dict:
     runs = load_results(main)
     extra = load_results(variant)
+    method = {r["config"]["method"] for r in extra}
+    if len(method) != 1:
+        raise SystemExit(f"{variant}: expected runs of one method, found {sorted(method) or 'none'}")
+    method = method.pop()
     for r in extra:
         r["config"] = {**r["config"], "method": name}
-    rows = aggregate(runs + extra)
     tests = []
     for fraction in sorted({r["config"]["labelled_fraction"] for r in extra}):
-        ours = per_image_dice(variant, "aide", fraction)
+        ours = per_image_dice(variant, method, fraction)
         for other in sorted({r["config"]["method"] for r in runs if r["config"]["labelled_fraction"] == fraction}):
-            theirs = per_image_dice(main, other, fraction)
-            seeds = sorted(set(ours) & set(theirs))
-            if not seeds:
-                continue
-            cases = sorted(set.intersection(*(set(ours[s]) & set(theirs[s]) for s in seeds)))
-            diff = np.array([np.mean([ours[s][c] - theirs[s][c] for s in seeds]) for c in cases])
-            tests.append({"fraction": fraction, "comparison": f"{name} - {other}", "seeds": seeds, "n_images": len(cases),
-                          "mean_difference": float(diff.mean()), "median_difference": float(np.median(diff)),
-                          "p_value": float(wilcoxon(diff).pvalue) if np.any(diff) else 1.0})
+            test = paired_test(ours, per_image_dice(main, other, fraction))
+            if test:
+                tests.append({"fraction": fraction, "comparison": f"{name} - {other}", **test})
+    rows = aggregate(runs + extra)
     return {"rows": rows, "headline": headline(rows, method=name), "paired_tests": tests,
             "main": str(main), "variant": str(variant), "name": name}
 

@@ -134,11 +134,25 @@ def per_image_dice(out: Path, method: str, fraction: float) -> dict[int, dict[st
     return by_seed
 
 
-def paired_tests(out: Path, reference: str = "aide") -> list[dict]:
-    """Wilcoxon signed-rank tests over test images: `reference` against every other method, per
-    fraction, on the seeds both ran (each image's Dice averaged over those seeds)."""
+def paired_test(ours: dict[int, dict[str, float]], theirs: dict[int, dict[str, float]]) -> dict | None:
+    """Wilcoxon signed-rank test over the images both scored, on the seeds both ran (each image's Dice
+    difference averaged over those seeds); None when there is nothing to test."""
     from scipy.stats import wilcoxon
 
+    seeds = sorted(set(ours) & set(theirs))
+    if not seeds:
+        return None
+    cases = sorted(set.intersection(*(set(ours[s]) & set(theirs[s]) for s in seeds)))
+    diff = np.array([np.mean([ours[s][c] - theirs[s][c] for s in seeds]) for c in cases])
+    if len(cases) < 2 or not np.any(diff):
+        return None
+    statistic, p_value = wilcoxon(diff)
+    return {"seeds": seeds, "n_images": len(cases), "mean_difference": float(diff.mean()),
+            "median_difference": float(np.median(diff)), "statistic": float(statistic), "p_value": float(p_value)}
+
+
+def paired_tests(out: Path, reference: str = "aide") -> list[dict]:
+    """`paired_test` of `reference` against every other method of the sweep, per fraction."""
     results = load_results(out)
     fractions = sorted({r["config"]["labelled_fraction"] for r in results if r["config"]["method"] == reference})
     tests = []
@@ -147,19 +161,9 @@ def paired_tests(out: Path, reference: str = "aide") -> list[dict]:
         others = sorted({r["config"]["method"] for r in results
                          if r["config"]["labelled_fraction"] == fraction and r["config"]["method"] != reference})
         for other in others:
-            theirs = per_image_dice(out, other, fraction)
-            seeds = sorted(set(ours) & set(theirs))
-            if not seeds:
-                continue
-            cases = sorted(set.intersection(*(set(ours[s]) & set(theirs[s]) for s in seeds)))
-            diff = np.array([np.mean([ours[s][c] - theirs[s][c] for s in seeds]) for c in cases])
-            if len(cases) < 2 or not np.any(diff):
-                continue
-            statistic, p_value = wilcoxon(diff)
-            tests.append({"fraction": fraction, "reference": reference, "other": other, "seeds": seeds,
-                          "n_images": len(cases), "mean_difference": float(diff.mean()),
-                          "median_difference": float(np.median(diff)), "statistic": float(statistic),
-                          "p_value": float(p_value)})
+            test = paired_test(ours, per_image_dice(out, other, fraction))
+            if test:
+                tests.append({"fraction": fraction, "reference": reference, "other": other, **test})
     return tests
 
 

@@ -54,23 +54,21 @@ def _audit(run: dict) -> dict | None:
 
 def noise_rows(sweeps: dict[float, Path]) -> list[dict]:
     """One row per (noise level, method); `relative_to_clean` = Dice / the same method's Dice at level 0."""
-    dice: dict[tuple[float, str], list[float]] = {}
     rows = []
     for level in sorted(sweeps):
         for method, runs in sorted(_by_method(finished_runs(sweeps[level])).items()):
-            values = [r["test"]["dice"] for r in runs]
-            dice[(level, method)] = values
+            dice_mean, dice_sd = mean_sd([r["test"]["dice"] for r in runs])
             audits = [a for a in map(_audit, runs) if a and "precision_at_k" in a]
             rows.append({
                 "noise": level, "method": method, "seeds": sorted(r["config"]["seed"] for r in runs),
-                "dice_mean": mean_sd(values)[0], "dice_sd": mean_sd(values)[1],
+                "dice_mean": dice_mean, "dice_sd": dice_sd,
                 "hd95_mean": mean_sd([r["test"]["hd95"] for r in runs])[0],
                 "median_epoch_seconds": float(np.median([r["seconds_per_epoch"] for r in runs])),
                 "precision_at_k": _mean_precision(audits),
             })
+    clean = {r["method"]: r["dice_mean"] for r in rows if r["noise"] == 0.0}
     for row in rows:
-        clean = dice.get((0.0, row["method"]))
-        row["relative_to_clean"] = row["dice_mean"] / mean_sd(clean)[0] if clean else math.nan
+        row["relative_to_clean"] = row["dice_mean"] / clean[row["method"]] if row["method"] in clean else math.nan
     return rows
 
 

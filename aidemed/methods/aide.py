@@ -25,7 +25,6 @@ keeps an epoch within about 3x the supervised cost.
 from __future__ import annotations
 
 import contextlib
-
 import math
 from dataclasses import dataclass
 
