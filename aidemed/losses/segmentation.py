@@ -26,5 +26,11 @@ class PerSampleDiceCE(torch.nn.Module):
 
 
 def soft_consistency(probs: torch.Tensor, target_probs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Per-sample confidence-weighted squared error sum_c w (p_c - q_c)^2, averaged over pixels."""
-    return (weight[:, None] * (probs - target_probs) ** 2).sum(1).flatten(1).mean(1)
+    """Per-sample confidence-weighted squared error w (p_c - q_c)^2, averaged over classes and pixels.
+
+    The mean over classes (not their sum) is what AIDE's public code computes (an element-wise MSE
+    times the confidence map, then `.mean()`), and its beta = 10 is calibrated to it: summing over
+    the two classes of a binary mask doubles the term, and on BUSI that stronger pull made the
+    networks collapse once lambda reached 1.
+    """
+    return (weight[:, None] * (probs - target_probs) ** 2).flatten(1).mean(1)

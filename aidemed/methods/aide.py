@@ -12,7 +12,8 @@ Per step, for network A (B is symmetric):
   P_B, w_B B's multi-view pseudo-target: K random views (rotation, flip) predicted in eval mode,
            mapped back and softmax-averaged; w = 1 - normalised entropy (= 1 - 4 p0 p1 for 2 classes)
   loss_A = mean_clean l_A + max(1 - lam, floor) mean_suspect l_A + beta lam mean_suspect c_A,
-           c_A = mean over pixels of w_B * sum_c (softmax_A - P_B)^2, lam = min((epoch / E_r)^2, 1)
+           c_A = mean over classes and pixels of w_B (softmax_A - P_B)^2 (the public code's MSE),
+           lam = min((epoch / E_r)^2, 1)
 At scheduled epochs each network predicts every correctable case; the `correction_fraction` that
 agree least (Dice) with the peer's copy get that copy replaced by the prediction.
 
@@ -47,8 +48,9 @@ class AIDEOptions:
     sharpen_temperature: float = 1.0  # < 1 sharpens the averaged views; 1 leaves them
     clean_fraction: float = 0.5
     # Least weight of the suspect samples' own supervised loss: (1 - lam) falls to this floor instead
-    # of 0 (the paper). A floor of 0.1 did not stop the val-Dice drop near lam = 1 on BUSI; beta = 5
-    # did (docs/methods.md, "Measured on BUSI").
+    # of 0 (the paper). A floor of 0.1 did not stop the val-Dice drop near lam = 1 that the consistency
+    # term summed over classes caused on BUSI; its mean over classes, as the public code, did
+    # (docs/methods.md, "Measured on BUSI").
     suspect_weight_floor: float = 0.0
     ramp_epochs: int = 20  # E_r
     beta: float = 10.0
