@@ -16,8 +16,9 @@ get_label_quality_scores ("softmin") is computed on the same probabilities and m
 
 For AIDE runs, last.pt's label copies and correction list say which masks AIDE replaced and when.
 For datasets written by `aidemed data corrupt`, the noise records say which masks were corrupted:
-the audit then reports precision@k (k = number of corrupted audited cases) of each ranking, and the
-Dice of the given and the model masks against the clean masks.
+the audit then reports precision@k (k = number of corrupted audited cases) of each ranking, the same
+for the gross corruptions only (given vs clean Dice below `gross_below`, 0.9), and the Dice of the
+given and the model masks against the clean masks.
 
 OUT (default RUN_DIR/audit): audit.csv (one row per audited case, by rank), audit.json (summary),
 gallery/RANK-CASE.png for the top N (image | given mask | model mask [| clean mask]) and gallery.html.
@@ -171,8 +172,13 @@ def clean_mask_at(dataset: Dataset, case_id: str, size: int, n_slices: int) -> t
 # ----- the audit
 
 def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int = 12, model: str = "best",
-              device: str = "auto", include_trusted: bool = False, log=print) -> dict:
-    """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir."""
+              device: str = "auto", include_trusted: bool = False, gross_below: float = 0.9, log=print) -> dict:
+    """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir.
+
+    `precision_at_k_gross` scores the rankings on the gross corruptions only (given mask vs clean mask
+    Dice below `gross_below`), with the subtler corrupted cases left out of the ranking: a corruption
+    that moves the mask less than the model's own error cannot be told from annotator variation.
+    """
     from aidemed.engine.seed import resolve_device
 
     run_dir = Path(run_dir)
@@ -254,6 +260,13 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
             for name, ids in rankings.items()}
         if lab is None:
             summary["precision_at_k"]["cleanlab"] = "cleanlab not installed"
+        gross = {r["case"] for r in rows if r.get("corrupted") and r.get("given_vs_clean_dice", 1.0) < gross_below}
+        if gross:
+            subtle = positives - gross
+            summary["gross_below"] = gross_below
+            summary["n_gross"] = len(gross)
+            summary["precision_at_k_gross"] = {
+                name: precision_at_k([c for c in ids if c not in subtle], gross) for name, ids in rankings.items()}
 
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(ranked, out / "audit.csv")

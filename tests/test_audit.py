@@ -120,6 +120,13 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     assert sum(e["n"] for e in found.values()) == summary["n_corrupted"]
     lab = summary["precision_at_k"]["cleanlab"]
     assert lab == "cleanlab not installed" or 0.0 <= lab <= 1.0
+
+    # the gross corruptions (a missed lesion: given vs clean Dice 0), scored without the subtle ones
+    gross = {r["case"] for r in rows if r["corrupted"] == "True" and float(r["given_vs_clean_dice"]) < 0.9}
+    subtle = {r["case"] for r in rows if r["corrupted"] == "True"} - gross
+    assert summary["n_gross"] == len(gross) > 0 and summary["gross_below"] == 0.9
+    by_rank = [r["case"] for r in rows if r["case"] not in subtle]
+    assert summary["precision_at_k_gross"]["aidemed_disagreement"] == precision_at_k(by_rank, gross)
     pngs = sorted((out / "gallery").glob("*.png"))
     assert len(pngs) == 3 and pngs[0].name.startswith("001-")
     from PIL import Image

@@ -18,6 +18,9 @@ def register(subparsers) -> None:
                        help="best: the selected model (best.pt); last: all networks of last.pt averaged")
     audit.add_argument("--all-given", action="store_true",
                        help="also audit trusted (ground-truth) masks, e.g. of a semi-supervised run")
+    audit.add_argument("--gross-below", type=float, default=0.9,
+                       help="on a corrupted dataset, also score the rankings on the corruptions whose mask has "
+                            "Dice below this against the clean mask (default 0.9)")
     audit.add_argument("--device", default="auto")
     audit.set_defaults(func=_audit)
 
@@ -29,13 +32,17 @@ def _audit(args) -> int:
 
     out = Path(args.output) if args.output else Path(args.run) / "audit"
     summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
-                        include_trusted=args.all_given)
+                        include_trusted=args.all_given, gross_below=args.gross_below)
     print(f"{out}: {summary['n_audited']} masks ranked (audit.csv), {len(summary['gallery'])} in gallery.html; "
           f"{summary['n_corrected_by_aide']} corrected by AIDE")
     if "precision_at_k" in summary:
         parts = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                           for k, v in summary["precision_at_k"].items())
         print(f"{summary['n_corrupted']} corrupted masks; precision@{summary['k']}: {parts}")
+        if "precision_at_k_gross" in summary:
+            parts = ", ".join(f"{k} {v:.3f}" for k, v in summary["precision_at_k_gross"].items() if isinstance(v, float))
+            print(f"{summary['n_gross']} of them gross (Dice vs clean < {summary['gross_below']}); "
+                  f"precision@{summary['n_gross']} on those, the subtler ones left out: {parts}")
         found = summary["recall_at_k_by_corruption"]["aidemed_disagreement"]
         print("found in the top k by corruption (aidemed_disagreement): "
               + ", ".join(f"{kind} {e['found']}/{e['n']}" for kind, e in found.items()))
