@@ -1,6 +1,6 @@
 """Annotation audit: rank a run's training masks by how strongly the trained networks disagree with them.
 
-    aidemed audit RUN_DIR [-o OUT] [--top N]
+    aidemed audit RUN_DIR [-o OUT] [--top N] [--cross-fit K]
 
 For every training case whose mask was given and may be wrong (has_label and not trusted, as the run's
 setting built them), the run's model (best.pt, or every network of last.pt averaged) predicts the
@@ -10,6 +10,10 @@ image at the training size, and two scores are computed against the given mask:
                 (both empty: Dice 1). The ranking: most disagreement first.
   soft_score    mean over pixels of the model's probability of the given label: the per-pixel input
                 of cleanlab's segmentation scores (lower = more suspect).
+
+With `--cross-fit K` the probabilities are out-of-sample instead: K supervised models with the run's
+network and schedule, each trained without one fold of the audited masks, predict their fold (a model
+partly memorises the masks it trained on; cleanlab asks for out-of-sample probabilities too).
 
 With `cleanlab` installed (`pip install aidemed[audit]`), cleanlab.segmentation.rank's
 get_label_quality_scores ("softmin") is computed on the same probabilities and masks.
@@ -141,6 +145,53 @@ def load_networks(run_dir: Path, cfg: TrainConfig, which: str, in_channels: int,
     return networks
 
 
+def audit_folds(case_ids: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold (0..k-1) of each audited case: a seeded shuffle dealt round-robin, so folds differ by at most one."""
+    order = np.random.default_rng(seed).permutation(len(case_ids))
+    folds = np.empty(len(case_ids), dtype=np.int64)
+    folds[order] = np.arange(len(case_ids)) % k
+    return folds
+
+
+def cross_fitted_probs(cfg: TrainConfig, data, rows_idx: torch.Tensor, case_index: torch.Tensor,
+                       folds: np.ndarray, out: Path, device: torch.device, log=print
+                       ) -> tuple[torch.Tensor, list[list[torch.nn.Module]]]:
+    """Out-of-sample probabilities for the audited samples: for each fold, a supervised model with the
+    run's network and schedule trained on every training mask outside the fold (trusted ones included,
+    selected on val as usual) predicts the fold. Returns the probabilities and each fold's networks.
+
+    A model that trained on a mask has partly memorised it, so its in-sample disagreement understates
+    how wrong the mask is; cleanlab asks for out-of-sample probabilities for the same reason. Fold
+    runs live in OUT/crossfit/foldF and are reused (or resumed) by a later audit.
+    """
+    from dataclasses import replace
+
+    from aidemed.engine.run import train
+
+    probs, fold_networks = None, []
+    fold_of_sample = torch.full((len(data),), -1, dtype=torch.long)
+    fold_of_sample[rows_idx] = torch.from_numpy(folds)[case_index]
+    for fold in range(int(folds.max()) + 1):
+        keep = torch.nonzero(fold_of_sample != fold).flatten()
+        subset = type(data)(images=data.images[keep], masks=data.masks[keep], has_label=data.has_label[keep],
+                            trusted=data.trusted[keep], case_ids=data.case_ids[keep.numpy()],
+                            num_classes=data.num_classes)
+        run = out / "crossfit" / f"fold{fold}"
+        fold_cfg = replace(cfg, method="supervised", method_args={}, progress=False)
+        if not (run / "results.json").is_file():
+            log(f"cross-fit fold {fold + 1}/{int(folds.max()) + 1}: training supervised on "
+                f"{int(subset.has_label.sum())} masks -> {run}")
+            train(fold_cfg, run, resume=(run / "checkpoints" / "last.pt").is_file(), check=False, train_data=subset)
+        held_out = torch.nonzero(fold_of_sample[rows_idx] == fold).flatten()
+        networks = Predictor.from_checkpoint(run / "checkpoints" / "best.pt", device).networks
+        fold_networks.append(networks)
+        fold_probs = predict_probs(networks, data.images[rows_idx[held_out]], device=device)
+        if probs is None:
+            probs = torch.zeros((len(rows_idx),) + tuple(fold_probs.shape[1:]))
+        probs[held_out] = fold_probs
+    return probs, fold_networks
+
+
 def aide_history(run_dir: Path) -> tuple[list[dict], dict[str, torch.Tensor]]:
     """AIDE's correction list and final label copies from last.pt (empty for other methods)."""
     path = run_dir / "checkpoints" / "last.pt"
@@ -172,7 +223,8 @@ def clean_mask_at(dataset: Dataset, case_id: str, size: int, n_slices: int) -> t
 # ----- the audit
 
 def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int = 12, model: str = "best",
-              device: str = "auto", include_trusted: bool = False, gross_below: float = 0.9, log=print) -> dict:
+              device: str = "auto", include_trusted: bool = False, gross_below: float = 0.9, cross_fit: int = 0,
+              log=print) -> dict:
     """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir.
 
     `precision_at_k_gross` scores the rankings on the gross corruptions only (given mask vs clean mask
@@ -196,9 +248,19 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
                          "in the semi setting every given mask is ground truth: pass --all-given to audit them)")
     case_ids, case_index = np.unique(data.case_ids[rows_idx.numpy()], return_inverse=True)
     case_index = torch.from_numpy(case_index.astype(np.int64))
+    if cross_fit == 1 or cross_fit < 0:
+        raise ValueError(f"cross_fit must be 0 (the run's own model) or at least 2 folds, got {cross_fit}")
     networks = load_networks(run_dir, cfg, model, data.in_channels, data.num_classes, dev)
     images, given = data.images[rows_idx], data.masks[rows_idx]
-    probs = predict_probs(networks, images, device=dev)
+    out.mkdir(parents=True, exist_ok=True)
+    if cross_fit:
+        folds = audit_folds(case_ids, cross_fit, cfg.seed)
+        probs, fold_networks = cross_fitted_probs(cfg, data, rows_idx, case_index, folds, out, dev, log)
+        fold_of = dict(zip(case_ids.tolist(), folds.tolist()))
+        networks_for = lambda case: fold_networks[fold_of[case]]  # noqa: E731
+    else:
+        probs = predict_probs(networks, images, device=dev)
+        networks_for = lambda case: networks  # noqa: E731
     disagreement, soft = mask_scores(probs, given, case_index, len(case_ids))
     lab = cleanlab_scores(probs, given, case_index, len(case_ids))
 
@@ -242,6 +304,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     summary = {
         "run": str(run_dir.resolve()), "dataset": dataset.info.name, "setting": cfg.setting, "method": cfg.method,
         "model": model, "n_networks": len(networks), "size": size, "n_audited": len(rows),
+        "probabilities": f"cross-fitted, {cross_fit} folds (supervised)" if cross_fit else "in-sample (the run's model)",
         "include_trusted": include_trusted, "n_corrected_by_aide": sum(r["corrected_by_aide"] for r in rows),
         "aide_corrections": corrections,
         "cleanlab": "installed" if lab is not None else "cleanlab not installed",
@@ -271,7 +334,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(ranked, out / "audit.csv")
     shown = ranked[: max(int(top), 0)]
-    gallery = _write_gallery(shown, dataset, networks, size, data.num_classes, data.in_channels, dev, out)
+    gallery = _write_gallery(shown, dataset, networks_for, size, data.num_classes, data.in_channels, dev, out)
     _write_html(shown, gallery, summary, out / "gallery.html")
     summary["gallery"] = [str(p.relative_to(out)) for p in gallery]
     atomic_write_text(out / "audit.json", json.dumps(summary, indent=2, default=float) + "\n")
@@ -334,18 +397,19 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def _write_gallery(rows: list[dict], dataset: Dataset, networks, size: int, num_classes: int, in_channels: int,
+def _write_gallery(rows: list[dict], dataset: Dataset, networks_for, size: int, num_classes: int, in_channels: int,
                    device: torch.device, out: Path) -> list[Path]:
-    """One PNG per case at the case's own resolution (3D: the slice where model and mask differ most)."""
+    """One PNG per case at the case's own resolution (3D: the slice where model and mask differ most);
+    `networks_for(case_id)` gives the networks whose mask the ranking used."""
     from PIL import Image
 
-    predictor = Predictor(networks, size, num_classes, device, in_channels=in_channels)
     folder = out / "gallery"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for row in rows:
         case = dataset.case(row["case"])
         image, given = decode_case(dataset, case)
+        predictor = Predictor(networks_for(row["case"]), size, num_classes, device, in_channels=in_channels)
         pred, _ = predictor.predict_case(image)
         clean = None
         if case.extra.get("clean_mask"):

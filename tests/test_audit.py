@@ -146,3 +146,44 @@ def test_audit_of_a_run_with_only_trusted_masks_needs_all_given(fast_config, tmp
         audit_run(run, tmp_path / "a", device="cpu")
     assert main(["audit", str(run), "-o", str(tmp_path / "b"), "--all-given", "--top", "1", "--device", "cpu"]) == 0
     assert (tmp_path / "b" / "audit.csv").is_file()
+
+
+def test_audit_folds_are_balanced_and_seeded():
+    from aidemed.audit import audit_folds
+
+    ids = np.array([f"c{i}" for i in range(11)])
+    folds = audit_folds(ids, 3, seed=0)
+    assert sorted(np.bincount(folds).tolist()) == [3, 4, 4]
+    assert folds.tolist() == audit_folds(ids, 3, seed=0).tolist()
+    assert folds.tolist() != audit_folds(ids, 3, seed=1).tolist()
+
+
+def test_cross_fitted_audit_trains_one_model_per_fold_without_it(noisy_aide_run, tmp_path, capsys):
+    noisy, run = noisy_aide_run
+    out = tmp_path / "audit-cf"
+    assert main(["audit", str(run), "-o", str(out), "--top", "2", "--device", "cpu", "--cross-fit", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "cross-fit fold 2/2" in printed and "cross-fitted, 2 folds" in printed
+    summary = json.loads((out / "audit.json").read_text())
+    assert summary["probabilities"] == "cross-fitted, 2 folds (supervised)"
+    n_train = len(json.loads((noisy / "splits.json").read_text())["train"])
+    fold_sizes = []
+    for fold in (0, 1):
+        result = json.loads((out / "crossfit" / f"fold{fold}" / "results.json").read_text())
+        assert result["config"]["method"] == "supervised"
+        fold_sizes.append(n_train - result["n_train"])  # the held-out fold is left out of training
+    assert sorted(fold_sizes) == [n_train // 2, n_train - n_train // 2]
+    rows = list(csv.DictReader((out / "audit.csv").open()))
+    assert len(rows) == n_train and 0.0 <= summary["precision_at_k"]["aidemed_disagreement"] <= 1.0
+
+    # a second audit reuses the fold runs
+    assert main(["audit", str(run), "-o", str(out), "--top", "2", "--device", "cpu", "--cross-fit", "2"]) == 0
+    assert "cross-fit fold" not in capsys.readouterr().out
+    assert json.loads((out / "audit.json").read_text())["precision_at_k"] == summary["precision_at_k"]
+
+
+def test_cross_fit_needs_two_folds(noisy_aide_run, tmp_path):
+    from aidemed.audit import audit_run
+
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        audit_run(noisy_aide_run[1], tmp_path / "a", cross_fit=1)

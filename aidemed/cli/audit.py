@@ -21,6 +21,10 @@ def register(subparsers) -> None:
     audit.add_argument("--gross-below", type=float, default=0.9,
                        help="on a corrupted dataset, also score the rankings on the corruptions whose mask has "
                             "Dice below this against the clean mask (default 0.9)")
+    audit.add_argument("--cross-fit", type=int, default=0, metavar="K",
+                       help="rank with out-of-sample probabilities: K supervised models (the run's network and "
+                            "schedule), each trained without one fold of the audited masks, predict that fold; "
+                            "fold runs are kept in OUT/crossfit (default 0: the run's own model)")
     audit.add_argument("--device", default="auto")
     audit.set_defaults(func=_audit)
 
@@ -32,8 +36,10 @@ def _audit(args) -> int:
 
     out = Path(args.output) if args.output else Path(args.run) / "audit"
     summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
-                        include_trusted=args.all_given, gross_below=args.gross_below)
-    print(f"{out}: {summary['n_audited']} masks ranked (audit.csv), {len(summary['gallery'])} in gallery.html; "
+                        include_trusted=args.all_given, gross_below=args.gross_below,
+                        cross_fit=args.cross_fit)
+    print(f"{out}: {summary['n_audited']} masks ranked (audit.csv) with {summary['probabilities']} probabilities, "
+          f"{len(summary['gallery'])} in gallery.html; "
           f"{summary['n_corrected_by_aide']} corrected by AIDE")
     if "precision_at_k" in summary:
         parts = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
