@@ -43,6 +43,17 @@ def test_noise_rows_relate_each_method_to_its_own_clean_dice(tmp_path):
     assert rows[(0.0, "aide")]["precision_at_k"] == {}
 
 
+def test_noise_rows_list_a_second_audit_folder_under_its_name(tmp_path):
+    noisy = tmp_path / "n50"
+    _fake_run(noisy, "supervised", 0, {"a": 0.5}, audit={"cleanlab": 0.4})
+    extra = noisy / "runs" / "supervised-f1-s0" / "audit_crossfit2"
+    extra.mkdir()
+    (extra / "audit.json").write_text(json.dumps({"precision_at_k": {"cleanlab": 0.6, "disagreement": 0.7}}))
+    (row,) = noise_rows({0.5: noisy})
+    assert row["precision_at_k"] == pytest.approx(
+        {"cleanlab": 0.4, "cleanlab [audit_crossfit2]": 0.6, "disagreement [audit_crossfit2]": 0.7})
+
+
 def test_adaptation_pools_the_folds_and_subtracts_source_only(tmp_path):
     f0, f1 = tmp_path / "f0", tmp_path / "f1"
     _fake_run(f0, "supervised", 0, {"x": 0.4, "y": 0.6})

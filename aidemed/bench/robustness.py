@@ -4,7 +4,7 @@ A noise level or an adaptation fold is its own `aidemed bench label-efficiency` 
 dataset). These tables read the finished run folders of several such sweeps:
 
 * noise: test Dice per (noise level, method), mean ± sd over seeds, and each method's Dice as a
-  share of its own Dice without noise; the audit's precision@k where `RUN/audit/audit.json` exists.
+  share of its own Dice without noise; the audits' precision@k where `RUN/audit*/audit.json` exist.
 * adaptation: target-test Dice per (fold, method) and pooled over the folds' test images (each
   target image is scored in exactly one fold), with the difference to `source_only` in points.
 """
@@ -48,8 +48,14 @@ def _by_method(runs: list[dict]) -> dict[str, list[dict]]:
 
 
 def _audit(run: dict) -> dict | None:
-    path = Path(run["run_dir"]) / "audit" / "audit.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The run's audits' precision@k in one dict: RUN/audit's under the ranking's name, those of other
+    RUN/audit* folders (e.g. audit_crossfit2) as "name [folder]"."""
+    precision = {}
+    for path in sorted(Path(run["run_dir"]).glob("audit*/audit.json")):
+        folder = path.parent.name
+        for name, value in json.loads(path.read_text()).get("precision_at_k", {}).items():
+            precision[name if folder == "audit" else f"{name} [{folder}]"] = value
+    return {"precision_at_k": precision} if precision else None
 
 
 def noise_rows(sweeps: dict[float, Path]) -> list[dict]:
