@@ -15,6 +15,10 @@ With `--cross-fit K` the probabilities are out-of-sample instead: K supervised m
 network and schedule, each trained without one fold of the audited masks, predict their fold (a model
 partly memorises the masks it trained on; cleanlab asks for out-of-sample probabilities too).
 
+When the run's method recorded each sample's training loss against its given mask (supervised and
+co-teaching runs do), the mean over the run is a fourth ranking, `aidemed_training_loss` (highest
+first): wrong masks stay harder to fit than right ones (the small-loss criterion).
+
 With `cleanlab` installed (`pip install aidemed[audit]`), cleanlab.segmentation.rank's
 get_label_quality_scores ("softmin") is computed on the same probabilities and masks.
 
@@ -202,6 +206,18 @@ def aide_history(run_dir: Path) -> tuple[list[dict], dict[str, torch.Tensor]]:
     return list(extra.get("corrections", []) or []), copies
 
 
+def training_losses(run_dir: Path, n_samples: int) -> torch.Tensor | None:
+    """Each training sample's mean loss against its given mask over the run (last.pt), when the run's
+    method recorded it (supervised, coteaching) and it matches the rebuilt training data."""
+    path = run_dir / "checkpoints" / "last.pt"
+    if not path.is_file():
+        return None
+    record = load_checkpoint(path).get("method", {}).get("sample_losses")
+    if not record or len(record["sum"]) != n_samples or not bool((record["steps"] > 0).any()):
+        return None
+    return (record["sum"] / record["steps"].clamp_min(1)).float()
+
+
 def noise_records(dataset: Dataset) -> dict[str, dict]:
     path = dataset.root / "noise_records.jsonl"
     if not path.is_file():
@@ -263,6 +279,11 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
         networks_for = lambda case: networks  # noqa: E731
     disagreement, soft = mask_scores(probs, given, case_index, len(case_ids))
     lab = cleanlab_scores(probs, given, case_index, len(case_ids))
+    sample_losses = training_losses(run_dir, len(data))
+    loss_of_case = None
+    if sample_losses is not None:
+        total = torch.zeros(len(case_ids)).index_add_(0, case_index, sample_losses[rows_idx])
+        loss_of_case = (total / torch.bincount(case_index, minlength=len(case_ids)).clamp_min(1)).numpy()
 
     corrections, copies = aide_history(run_dir)
     corrected: dict[str, list[str]] = {}
@@ -280,6 +301,8 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
         row = {"case": str(case_id), "disagreement": float(disagreement[c]), "soft_score": float(soft[c])}
         if lab is not None:
             row["cleanlab_score"] = float(lab[c])
+        if loss_of_case is not None:
+            row["training_loss"] = float(loss_of_case[c])
         row["corrected_by_aide"] = str(case_id) in corrected
         row["corrections"] = ";".join(corrected.get(str(case_id), []))
         for key, copy in sorted(copies_ok.items()):  # AIDE's final label copies vs the given mask
@@ -315,6 +338,8 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
                     "aidemed_soft": [rows[i]["case"] for i in _order(soft, -disagreement)]}
         if lab is not None:
             rankings["cleanlab"] = [rows[i]["case"] for i in _order(lab)]
+        if loss_of_case is not None:
+            rankings["aidemed_training_loss"] = [rows[i]["case"] for i in _order(-loss_of_case)]
         summary["n_corrupted"] = len(positives)
         summary["k"] = len(positives)
         summary["precision_at_k"] = {name: precision_at_k(ids, positives) for name, ids in rankings.items()}

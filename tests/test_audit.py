@@ -187,3 +187,20 @@ def test_cross_fit_needs_two_folds(noisy_aide_run, tmp_path):
 
     with pytest.raises(ValueError, match="at least 2 folds"):
         audit_run(noisy_aide_run[1], tmp_path / "a", cross_fit=1)
+
+
+def test_audit_ranks_by_the_training_loss_a_supervised_run_recorded(noisy_aide_run, tmp_path):
+    from aidemed.audit import audit_run
+    from aidemed.engine.config import TrainConfig
+
+    noisy, _ = noisy_aide_run
+    cfg = TrainConfig(data=str(noisy), net="unet-small", profile="32", epochs=2, batch_size=4,
+                      progress=False, method="supervised", setting="noisy")
+    train(cfg, tmp_path / "sup")
+    summary = audit_run(tmp_path / "sup", tmp_path / "audit", top=1, device="cpu")
+    rows = list(csv.DictReader((tmp_path / "audit" / "audit.csv").open()))
+    losses = {r["case"]: float(r["training_loss"]) for r in rows}
+    assert all(v > 0 for v in losses.values())
+    positives = {r["case"] for r in rows if r["corrupted"] == "True"}
+    by_loss = sorted(losses, key=lambda c: -losses[c])
+    assert summary["precision_at_k"]["aidemed_training_loss"] == precision_at_k(by_loss, positives)

@@ -163,3 +163,29 @@ def test_suspect_supervised_weight_falls_to_the_floor_once_lambda_is_one(floor, 
     # the peer's four lowest losses (1-4) are clean, 5-8 suspect; lambda = 1 at epoch 30
     assert seen["A"] == pytest.approx(2.5 + expected_suspect_weight * 6.5)
     assert seen["B"] == seen["A"]
+
+
+def test_sample_losses_are_summed_per_sample_and_survive_a_checkpoint():
+    method = _aide_with()
+    method.record_sample_losses(torch.tensor([0, 2, 0]), torch.tensor([1.0, 2.0, 3.0]))
+    assert method.sample_loss_sum[:3].tolist() == [4.0, 0.0, 2.0]
+    assert method.sample_loss_steps[:3].tolist() == [2.0, 0.0, 1.0]
+    state = method.state_dict()
+    fresh = _aide_with()
+    fresh.load_state_dict(state)
+    assert fresh.sample_loss_sum[:3].tolist() == [4.0, 0.0, 2.0]
+    del state["sample_losses"]  # a checkpoint from before the record: loads, with nothing recorded
+    older = _aide_with()
+    older.load_state_dict(state)
+    assert float(older.sample_loss_steps.sum()) == 0.0
+
+
+def test_supervised_records_the_loss_of_every_labelled_sample_it_trains_on(fast_config, tmp_path):
+    from aidemed.engine.checkpoint import load_checkpoint
+
+    train(replace(fast_config, iterations_per_epoch=0, epochs=1), tmp_path / "sup")
+    record = load_checkpoint(tmp_path / "sup" / "checkpoints" / "last.pt")["method"]["sample_losses"]
+    config = json.loads((tmp_path / "sup" / "results.json").read_text())
+    steps = record["steps"]
+    assert int((steps > 0).sum()) == config["n_labelled"]  # one epoch visits every labelled sample
+    assert bool((record["sum"][steps > 0] > 0).all()) and float(record["sum"][steps == 0].sum()) == 0.0

@@ -75,6 +75,8 @@ class Method:
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self.sample_loss_sum = torch.zeros(len(data), dtype=torch.float64)
+        self.sample_loss_steps = torch.zeros(len(data), dtype=torch.float64)
 
     def _options(self, overrides: dict):
         from aidemed.engine.config import merge_method_args
@@ -93,6 +95,14 @@ class Method:
         self.networks[key], self.optimizers[key] = net, optimizer
         self.schedulers[key] = make_scheduler(self.cfg, optimizer)
         return net
+
+    def record_sample_losses(self, index: torch.Tensor, losses: torch.Tensor) -> None:
+        """Add each sample's training loss against its *given* mask to its running sum. Masks that are
+        wrong stay harder to fit than right ones through training, so the mean over the run ranks
+        suspect masks for `aidemed audit` (the small-loss criterion of co-teaching and O2U-Net)."""
+        index = index.cpu()
+        self.sample_loss_sum.index_add_(0, index, losses.detach().float().cpu().double())
+        self.sample_loss_steps.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
 
     def step_optimizer(self, key: str, loss: torch.Tensor) -> None:
         optimizer = self.optimizers[key]
@@ -129,6 +139,7 @@ class Method:
             "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
             "extra": self.extra_state(),
+            "sample_losses": {"sum": self.sample_loss_sum, "steps": self.sample_loss_steps},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -136,6 +147,9 @@ class Method:
             for key, value in state[group].items():
                 getattr(self, group)[key].load_state_dict(value)
         self.load_extra_state(state.get("extra", {}))
+        if "sample_losses" in state:  # checkpoints from before it was recorded have none
+            self.sample_loss_sum = state["sample_losses"]["sum"].clone()
+            self.sample_loss_steps = state["sample_losses"]["steps"].clone()
 
     def extra_state(self) -> dict:
         """Tensors or plain data a method keeps between epochs (e.g. AIDE's label copies)."""

@@ -67,6 +67,7 @@ class CoTeaching(Method):
         with ctx.autocast():
             logits = {k: self.networks[k](image) for k in ("A", "B")}
         losses = {k: self.loss(logits[k], labels["label"]) for k in ("A", "B")}
+        self.record_sample_losses(index, (losses["A"] + losses["B"]) / 2)
         keep = keep_rate(ctx.epoch, o.forget_rate, o.ramp_epochs)
         # Each network picks its small-loss samples; its PEER learns from them.
         chosen = {k: small_loss_selection(losses[k].detach(), keep, trusted) for k in ("A", "B")}

@@ -21,6 +21,8 @@ class Supervised(Method):
         net.train()
         with ctx.autocast():
             logits = net(image)
-        loss = self.loss(logits, labels["label"]).mean()
+        losses = self.loss(logits, labels["label"])
+        self.record_sample_losses(index, losses)
+        loss = losses.mean()
         self.step_optimizer("model", loss)
         return {"loss": loss.item()}
