@@ -83,15 +83,21 @@ def precision_at_k(ranked: list[str], positives: set[str] | list[str], k: int | 
     return len(set(ranked[:k]) & positives) / k
 
 
+def mean_per_case(values: torch.Tensor, case_index: torch.Tensor, num_cases: int) -> np.ndarray:
+    """Per-sample values averaged per case (the slices of a volume; a 2D case is one sample)."""
+    values = values.float()
+    total = torch.zeros(num_cases).index_add_(0, case_index, values)
+    counts = torch.zeros(num_cases).index_add_(0, case_index, torch.ones_like(values))
+    return (total / counts.clamp_min(1)).numpy()
+
+
 def mask_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Per case: 1 - Dice(argmax, given) (slices pooled) and the mean probability of the given label."""
     num_classes = probs.shape[1]
     dice = per_case_dice(probs.argmax(1), given, case_index, num_cases, num_classes)
     of_given = probs.gather(1, given[:, None].long())[:, 0].flatten(1).mean(1)
-    soft = torch.zeros(num_cases).index_add_(0, case_index, of_given)
-    counts = torch.zeros(num_cases).index_add_(0, case_index, torch.ones_like(of_given))
-    return (1 - dice).numpy(), (soft / counts.clamp_min(1)).numpy()
+    return (1 - dice).numpy(), mean_per_case(of_given, case_index, num_cases)
 
 
 def cleanlab_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int
@@ -104,10 +110,7 @@ def cleanlab_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.
         return None
     scores, _ = get_label_quality_scores(given.numpy().astype(np.int64), probs.numpy().astype(np.float32),
                                          verbose=False)
-    scores = torch.from_numpy(np.asarray(scores, dtype=np.float64)).float()
-    total = torch.zeros(num_cases).index_add_(0, case_index, scores)
-    counts = torch.zeros(num_cases).index_add_(0, case_index, torch.ones_like(scores))
-    return (total / counts.clamp_min(1)).numpy()
+    return mean_per_case(torch.from_numpy(np.asarray(scores, dtype=np.float64)), case_index, num_cases)
 
 
 def _order(primary: np.ndarray, secondary: np.ndarray | None = None) -> np.ndarray:
@@ -177,9 +180,7 @@ def cross_fitted_probs(cfg: TrainConfig, data, rows_idx: torch.Tensor, case_inde
     fold_of_sample[rows_idx] = torch.from_numpy(folds)[case_index]
     for fold in range(int(folds.max()) + 1):
         keep = torch.nonzero(fold_of_sample != fold).flatten()
-        subset = type(data)(images=data.images[keep], masks=data.masks[keep], has_label=data.has_label[keep],
-                            trusted=data.trusted[keep], case_ids=data.case_ids[keep.numpy()],
-                            num_classes=data.num_classes)
+        subset = data.subset(keep)
         run = out / "crossfit" / f"fold{fold}"
         fold_cfg = replace(cfg, method="supervised", method_args={}, progress=False)
         if not (run / "results.json").is_file():
@@ -280,10 +281,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     disagreement, soft = mask_scores(probs, given, case_index, len(case_ids))
     lab = cleanlab_scores(probs, given, case_index, len(case_ids))
     sample_losses = training_losses(run_dir, len(data))
-    loss_of_case = None
-    if sample_losses is not None:
-        total = torch.zeros(len(case_ids)).index_add_(0, case_index, sample_losses[rows_idx])
-        loss_of_case = (total / torch.bincount(case_index, minlength=len(case_ids)).clamp_min(1)).numpy()
+    loss_of_case = None if sample_losses is None else mean_per_case(sample_losses[rows_idx], case_index, len(case_ids))
 
     corrections, copies = aide_history(run_dir)
     corrected: dict[str, list[str]] = {}
@@ -356,7 +354,6 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
             summary["precision_at_k_gross"] = {
                 name: precision_at_k([c for c in ids if c not in subtle], gross) for name, ids in rankings.items()}
 
-    out.mkdir(parents=True, exist_ok=True)
     _write_csv(ranked, out / "audit.csv")
     shown = ranked[: max(int(top), 0)]
     gallery = _write_gallery(shown, dataset, networks_for, size, data.num_classes, data.in_channels, dev, out)

@@ -3,10 +3,11 @@
     python benchmarks/sweep_cost.py benchmarks/results/busi_label_efficiency_unet_base_bf16 \
         [--fractions 0.05 0.1 0.25] [--seeds 3] [--jobs 2]
 
-Each method's cost per run is 40 x its median epoch time over the runs it has (the median is robust to
-epochs slowed by other jobs on a shared machine); the projection is the sum over the issue's cells
-(supervised at every fraction and at 1.0, every other method at every fraction, each seed) divided by
-the jobs run side by side. It prints a Markdown table and writes sweep_cost.json into the sweep.
+Each method's cost per run is its runs' epoch count x its median epoch time over the runs it has (the
+median is robust to epochs slowed by other jobs on a shared machine); the projection is the sum over
+the issue's cells (supervised at every fraction and at 1.0, every other method at every fraction, each
+seed) divided by the jobs run side by side. It prints a Markdown table and writes it, with the command,
+to sweep_cost.md, and the figures to sweep_cost.json, in the sweep's folder.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -47,13 +50,17 @@ def main() -> None:
         raise SystemExit(f"{args.sweep / 'runs.csv'}: no finished runs")
     result = project(rows, args.fractions, args.seeds, args.jobs)
     (args.sweep / "sweep_cost.json").write_text(json.dumps(result, indent=2) + "\n")
-    print("| method | runs measured | median s / epoch | min / run | runs in the sweep | min |")
-    print("|---|---|---|---|---|---|")
+    command = " ".join(shlex.quote(w) for w in ["python", *sys.argv])
+    lines = [f"Command: `{command}`", "",
+             "| method | runs measured | median s / epoch | min / run | runs in the sweep | min |", "|---|---|---|---|---|---|"]
     for method, m in result["methods"].items():
-        print(f"| {method} | {m['runs_measured']} | {m['median_epoch_seconds']:.1f} | {m['seconds_per_run'] / 60:.1f} "
-              f"| {m['cells']} | {m['seconds'] / 60:.0f} |")
-    print(f"\nAll runs: {result['total_run_seconds'] / 3600:.2f} h of training; with {args.jobs} jobs side by side: "
-          f"{result['projected_wall_seconds'] / 3600:.2f} h.")
+        lines.append(f"| {method} | {m['runs_measured']} | {m['median_epoch_seconds']:.1f} | "
+                     f"{m['seconds_per_run'] / 60:.1f} | {m['cells']} | {m['seconds'] / 60:.0f} |")
+    lines += ["", f"All runs: {result['total_run_seconds'] / 3600:.2f} h of training; with {args.jobs} jobs side by "
+              f"side: {result['projected_wall_seconds'] / 3600:.2f} h."]
+    text = "\n".join(lines) + "\n"
+    (args.sweep / "sweep_cost.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -189,3 +189,11 @@ def test_supervised_records_the_loss_of_every_labelled_sample_it_trains_on(fast_
     steps = record["steps"]
     assert int((steps > 0).sum()) == config["n_labelled"]  # one epoch visits every labelled sample
     assert bool((record["sum"][steps > 0] > 0).all()) and float(record["sum"][steps == 0].sum()) == 0.0
+
+
+def test_train_data_subset_keeps_the_chosen_samples_in_order():
+    data = _aide_with(n=5, trusted=2).data
+    part = data.subset(torch.tensor([4, 1]))
+    assert part.case_ids.tolist() == ["c4", "c1"] and len(part) == 2
+    assert torch.equal(part.images, data.images[[4, 1]]) and part.trusted.tolist() == [False, True]
+    assert part.num_classes == data.num_classes

@@ -43,6 +43,12 @@ class TrainData:
     def indices(self, which: torch.Tensor) -> torch.Tensor:
         return torch.nonzero(which, as_tuple=False).flatten()
 
+    def subset(self, index: torch.Tensor) -> "TrainData":
+        """These samples only, in this order."""
+        return TrainData(images=self.images[index], masks=self.masks[index], has_label=self.has_label[index],
+                         trusted=self.trusted[index], case_ids=self.case_ids[index.numpy()],
+                         num_classes=self.num_classes)
+
 
 @dataclass
 class StepContext:
