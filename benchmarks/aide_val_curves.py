@@ -25,7 +25,7 @@ def curves(runs: list[Path]) -> dict[str, list[dict]]:
 
 def markdown(history: dict[str, list[dict]], first: int, last: int, command: str) -> str:
     names = list(history)
-    lines = [f"# AIDE val Dice by epoch", "", f"Command: `{command}`", "",
+    lines = ["# AIDE val Dice by epoch", "", f"Command: `{command}`", "",
              "Columns: " + "; ".join(f"({i + 1}) `{name}`" + ("" if (Path(name) / "results.json").is_file()
                                                              else " (stopped early)") for i, name in enumerate(names)),
              "", "| epoch | lambda | " + " | ".join(f"({i + 1})" for i in range(len(names))) + " |",

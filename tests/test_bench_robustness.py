@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from aidemed.bench.robustness import adaptation_rows, noise_rows, write_robustness_tables
+from aidemed.bench.robustness import adaptation_rows, noise_rows
 from aidemed.cli.main import main
 
 
