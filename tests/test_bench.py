@@ -2,7 +2,9 @@ import math
 import json
 from dataclasses import replace
 
-from aidemed.bench.harness import RunSpec, load_results, plan, run_sweep, write_tables
+import pytest
+
+from aidemed.bench.harness import RunSpec, _precision, _wall_time_note, load_results, plan, run_sweep, write_tables
 from aidemed.cli.main import main
 
 
@@ -95,3 +97,18 @@ def test_headline_relates_aide_to_full_supervision_its_budget_and_the_best_semi_
     assert abs(ten["minus_supervised"] - 0.12) < 1e-12 and ten["best_semi_baseline"] == "cps"
     assert abs(ten["minus_best_semi_baseline"] - 0.07) < 1e-12 and ten["epoch_cost_ratio"] == 2.5
     assert five["best_semi_baseline"] is None and math.isnan(five["minus_supervised"])
+
+
+@pytest.mark.parametrize("env, cfg, expected", [
+    ({"cuda": "NVIDIA H100"}, {"amp": True}, "bf16 autocast on CUDA"),
+    ({"cuda": "NVIDIA H100"}, {"amp": False}, "fp32 on CUDA"),
+    ({"cuda": None}, {"cpu_bf16": True, "amp": True}, "bf16 autocast on the CPU"),
+    ({}, {"cpu_bf16": False}, "fp32 on the CPU"),
+])
+def test_summary_names_the_precision_the_runs_trained_with(env, cfg, expected):
+    assert _precision(env, cfg) == expected
+
+
+def test_summary_wall_time_note_depends_on_the_machine():
+    assert "GPU" in _wall_time_note({"cuda": "NVIDIA H100"})
+    assert "2-core" in _wall_time_note({"cuda": None})

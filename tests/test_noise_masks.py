@@ -211,7 +211,7 @@ def test_named_models_are_registered():
         NoiseModel("bad", {"blur": 1.0})
 
 
-@pytest.mark.parametrize("name", ["mixed", *sorted(MASK_CORRUPTIONS)])
+@pytest.mark.parametrize("name", ["mixed", "mixed_strong", *sorted(MASK_CORRUPTIONS)])
 def test_records_dice_equals_a_recomputation(name):
     model = get_noise_model(name)
     for seed, mask in enumerate([disc(), star(), two_blobs()]):
@@ -239,6 +239,18 @@ def test_model_round_trips_through_a_dict_and_a_json_file(tmp_path):
     b, rb = again.corrupt(star(), rng(5))
     np.testing.assert_array_equal(a, b)
     assert ra == rb
+
+
+def test_mixed_strong_is_the_mixed_mixture_with_larger_magnitudes():
+    mixed, strong = get_noise_model("mixed"), get_noise_model("mixed_strong")
+    assert strong.weights == mixed.weights
+
+    def mean_dice(model, kind):
+        records = [model.corrupt(star(), rng(seed))[1] for seed in range(300)]
+        return np.mean([r["dice_noisy_vs_clean"] for r in records if r["corruption"] == kind])
+
+    for kind in ("erode_dilate", "affine", "elastic_jitter", "coarse_outline"):  # the boundary corruptions
+        assert mean_dice(strong, kind) < mean_dice(mixed, kind) - 0.05, kind
 
 
 def test_mixed_model_draws_every_corruption():

@@ -250,13 +250,26 @@ def _summary_markdown(out: Path, summary: dict) -> str:
              f"MONAI {env.get('monai')}, Python {env.get('python')}, CUDA: {env.get('cuda')}.",
              f"Config: net {cfg.get('net')}, profile {cfg.get('profile')}, epochs {cfg.get('epochs')}, "
              f"batch {cfg.get('batch_size')}, {cfg.get('optimizer')} lr {cfg.get('lr')}, {cfg.get('scheduler')} schedule, "
-             f"{'bf16 autocast on the CPU' if cfg.get('cpu_bf16') else 'fp32 on the CPU'}.",
+             f"{_precision(env, cfg)}.",
              "Dice and HD95 are computed per test case in the case's own geometry (prediction resized back), "
              "mean over cases, then mean ± sd over seeds. HD95 leaves out cases with an empty prediction.",
-             "Wall times are from a shared 2-core machine where other jobs ran at times; the median epoch "
-             "time is the robust figure (mean epoch and run times include the slowed epochs).",
+             _wall_time_note(env),
              "", "Commands:", "", *[f"    {c}" for c in summary["commands"]], ""]
     return "\n".join(lines)
+
+
+def _precision(env: dict, cfg: dict) -> str:
+    if env.get("cuda"):
+        return "bf16 autocast on CUDA" if cfg.get("amp", True) else "fp32 on CUDA"
+    return "bf16 autocast on the CPU" if cfg.get("cpu_bf16") else "fp32 on the CPU"
+
+
+def _wall_time_note(env: dict) -> str:
+    if env.get("cuda"):
+        return ("Wall times are from a GPU that may have trained several runs at once (e.g. "
+                "benchmarks/device_sweep.sh): compare them within this folder, not with CPU sweeps.")
+    return ("Wall times are from a shared 2-core machine where other jobs ran at times; the median epoch "
+            "time is the robust figure (mean epoch and run times include the slowed epochs).")
 
 
 def _paired_markdown(tests: list[dict]) -> list[str]:
