@@ -44,7 +44,8 @@ run_job() {  # SWEEP_NAME ARGS...
   echo "$(date +%T) START $name $*"
   timeout "$left" python3 -m aidemed bench label-efficiency --net "$NET" --epochs "$EPOCHS" --threads 1 --quiet \
     --device "$DEVICE" "$@" -o "$RESULTS/$name" >>"$log" 2>&1
-  echo "$(date +%T) END rc=$? $name $*"
+  local rc=$?  # before any command substitution, which resets $?
+  echo "$(date +%T) END rc=$rc $name $*"
 }
 export -f run_job
 export deadline RESULTS DEVICE EPOCHS NET
