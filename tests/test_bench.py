@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from aidemed.bench.harness import RunSpec, _precision, _wall_time_note, load_results, plan, run_sweep, write_tables
+from aidemed.bench.harness import RunSpec, _precision, _wall_time_note, load_results, plan, run_sweep
 from aidemed.cli.main import main
 
 

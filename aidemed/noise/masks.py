@@ -583,13 +583,13 @@ def _single(name: str, model_name: str | None = None, **overrides) -> Callable[[
     return factory
 
 
-register_noise_model(
-    "mixed", lambda: NoiseModel("mixed", dict(MIXED_WEIGHTS), {k: dict(DEFAULT_PARAMS[k]) for k in MIXED_WEIGHTS})
-)
-register_noise_model(
-    "mixed_strong",
-    lambda: NoiseModel("mixed_strong", dict(MIXED_WEIGHTS), {k: dict(STRONG_PARAMS[k]) for k in MIXED_WEIGHTS}),
-)
+def _mixture(name: str, params: dict[str, dict[str, Any]]) -> Callable[[], NoiseModel]:
+    """A factory of the `mixed` mixture with the given parameter table (fresh copies on every call)."""
+    return lambda: NoiseModel(name, dict(MIXED_WEIGHTS), {k: dict(params[k]) for k in MIXED_WEIGHTS})
+
+
+register_noise_model("mixed", _mixture("mixed", DEFAULT_PARAMS))
+register_noise_model("mixed_strong", _mixture("mixed_strong", STRONG_PARAMS))
 for _name in MASK_CORRUPTIONS:
     register_noise_model(_name, _single(_name))
 register_noise_model("erode", _single("erode_dilate", "erode", direction="erode"))
