@@ -12,6 +12,8 @@ from aidemed.bench.simulated_reader import (
     LEVELS,
     TEMPLATES,
     ReaderConfig,
+    label_information,
+    level_stats,
     simulate_reports,
 )
 from aidemed.engine.classification import ClsConfig, report_labels
@@ -57,6 +59,43 @@ def test_realised_error_is_on_target_and_concentrated_in_hedges(target):
     grades, y = _labelled_levels(sim["sentence"])
     assert np.mean(grades == np.array([LEVEL_GRADE[lv] for lv in sim["level"]])) >= 0.9
     assert np.mean(y == sim["stated_malignant"].astype(int)) >= 0.9
+
+
+def test_label_information_by_hand():
+    # 10 cases: 4 malignant. "possible" says malignant and is wrong on 3 of 4 (misleading).
+    levels = {lv: {"n": 0, "error_rate": None} for lv in LEVELS}
+    levels["firm_positive"] = {"n": 3, "error_rate": 0.0}
+    levels["possible"] = {"n": 4, "error_rate": 0.75}
+    levels["firm_negative"] = {"n": 3, "error_rate": 0.0}
+    info = label_information(levels)
+    assert info["n"] == 10
+    assert info["prevalence"] == pytest.approx(0.4)  # 3 firm + 1 right "possible"
+    assert info["error_rate"] == pytest.approx(0.3)
+    assert info["informative_bound"] == pytest.approx(0.4)
+    assert info["misleading_levels"] == ["possible"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_reader_with_no_misleading_level_errs_at_most_the_minority_share(seed):
+    # the bound behind the 40% benchmark: every level right at least half the time => error <= min(pi, 1 - pi)
+    rng = np.random.default_rng(seed)
+    n = 400
+    truth = rng.random(n) < rng.uniform(0.1, 0.9)
+    levels = rng.choice(np.array(LEVELS), n)
+    says = np.isin(levels, [lv for lv in LEVELS if lv not in ("unlikely", "firm_negative")])
+    errors = says != truth
+    stats = level_stats(levels, errors)
+    info = label_information(stats)
+    assert info["prevalence"] == pytest.approx(truth.mean())
+    assert info["error_rate"] == pytest.approx(errors.mean())
+    if not info["misleading_levels"]:
+        assert info["error_rate"] <= info["informative_bound"] + 1e-12
+    else:
+        worst = max(info["misleading_levels"], key=lambda lv: stats[lv]["error_rate"])
+        assert stats[worst]["error_rate"] > 0.5
+    # flipping the misleading levels' statements leaves a reader under the bound
+    flipped = np.where(np.isin(levels, info["misleading_levels"]), ~errors, errors)
+    assert flipped.mean() <= info["informative_bound"] + 1e-12
 
 
 def test_same_seed_same_reports_other_seed_differs():

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from aidemed.bench.report import mean_sd, record_command, recorded_commands, write_sweep_files
+from aidemed.bench.simulated_reader import label_information
 
 # The report labels as read: each statement's own direction ("probably benign" -> benign, "cannot
 # exclude malignancy" -> malignant). CheXpert coding calls probable/possible/cannot-exclude/unlikely all
@@ -295,11 +296,18 @@ def summary_markdown(out: Path, summary: dict) -> str:
                          f"{t['p_not_better']:.3f} |")
     lines += ["", "Methods (ClsConfig fields each one sets):", ""]
     lines += [f"- `{m}`: `{json.dumps(v)}`" for m, v in summary["methods"].items()]
-    lines += ["", "Reader datasets (train split): realised error and per level (n, share wrong):", ""]
+    lines += ["", "Reader datasets (train split): realised error and per level (n, share wrong); pi = share of "
+              "malignant cases. A reader whose every level is right more often than wrong errs on at most "
+              "min(pi, 1 - pi) of the cases (`simulated_reader.label_information`), so above that bound some "
+              "levels mislead (wrong more often than right): a smoothing rate r <= 1 keeps their target on "
+              "the stated side, while a policy that flips them (u_zeros) or drops them (u_ignore) does not.", ""]
     for name, reader in summary["readers"].items():
         train = reader["train"]
         levels = ", ".join(f"{lv} {s['n']} ({s['error_rate']:.0%})" for lv, s in train["levels"].items() if s["n"])
-        lines.append(f"- {name}: {train['error_rate']:.1%} wrong; {levels}")
+        info = label_information(train["levels"])
+        misleading = ", ".join(info["misleading_levels"]) or "none"
+        lines.append(f"- {name}: {train['error_rate']:.1%} wrong; {levels}; pi {info['prevalence']:.3f}, bound "
+                     f"{info['informative_bound']:.1%}, misleading levels: {misleading}")
     total = sum(r["train_seconds"] for r in summary["runs"])
     lines += ["", f"Runs: {len(summary['runs'])}, total training wall time {total / 60:.1f} min.",
               f"Machine: {env.get('processor')}, {env.get('threads')} torch threads, torch {env.get('torch')}, "

@@ -204,6 +204,30 @@ def level_stats(levels, errors) -> dict:
                  "error_rate": float(errors[levels == lv].mean()) if np.any(levels == lv) else None} for lv in LEVELS}
 
 
+def label_information(levels: dict) -> dict:
+    """How much a reader's statements can say, from its per-level stats (`level_stats` output).
+
+    A statement level is *informative* when it is right more often than wrong (share wrong < 0.5).
+    If every level is informative, the reader errs on at most min(pi, 1 - pi) of the cases (pi: the
+    share of malignant cases): a stated-malignant level wrong on n (1 - precision) <= n * precision
+    cases, i.e. on no more cases than its malignant ones, and a stated-benign level is wrong exactly on
+    its malignant ones, so the errors never exceed the malignant count (nor, symmetrically, the benign
+    count). Hence a reader with an error rate above that bound states at least one level wrong more
+    often than right; a soft target on the stated side (any smoothing rate r <= 1) cannot point such
+    a level the right way, a policy that flips or drops it can.
+    """
+    n = sum(s["n"] for s in levels.values())
+    if n == 0:
+        raise ValueError("no statements to measure")
+    wrong = {lv: s["n"] * s["error_rate"] for lv, s in levels.items() if s["n"]}
+    malignant = sum(s["n"] - wrong[lv] if LEVEL_SAYS_MALIGNANT[lv] else wrong[lv]
+                    for lv, s in levels.items() if s["n"])
+    prevalence = malignant / n
+    return {"n": n, "prevalence": prevalence, "error_rate": sum(wrong.values()) / n,
+            "informative_bound": min(prevalence, 1 - prevalence),
+            "misleading_levels": [lv for lv, s in levels.items() if s["n"] and s["error_rate"] > 0.5]}
+
+
 def make_reader_dataset(src: str | Path, out: str | Path, cfg: ReaderConfig | None = None, seed: int = 0,
                         force: bool = False):
     """Write OUT: the source dataset's cases and split, with simulated report sentences (see module doc)."""
