@@ -61,6 +61,38 @@ def test_realised_error_is_on_target_and_concentrated_in_hedges(target):
     assert np.mean(y == sim["stated_malignant"].astype(int)) >= 0.9
 
 
+@pytest.mark.parametrize("target", [0.1, 0.2])
+def test_bayes_reader_is_calibrated_and_on_target(target):
+    rng = np.random.default_rng(7)
+    n = 4000
+    truth = rng.random(n) < 0.33
+    difficulty = rng.random(n)
+    sim = simulate_reports(truth, difficulty, ReaderConfig(error_rate=target, error_model="bayes"), seed=2)
+    assert sim["error"].mean() == pytest.approx(target, abs=3 / n)
+    assert np.array_equal(sim["error"], np.isin(sim["level"], LEVELS[:4]) != truth)
+    stats = level_stats(sim["level"], sim["error"])
+    info = label_information(stats)
+    assert info["error_rate"] <= info["informative_bound"]
+    # every well-populated level is right more often than wrong, and hedges err more than firm statements
+    for level, s in stats.items():
+        if s["n"] >= 200:
+            assert s["error_rate"] < 0.5, (level, s)
+    firm = np.isin(sim["level"], ("firm_positive", "firm_negative"))
+    assert sim["error"][firm].mean() < target < sim["error"][~firm].mean()
+    # the per-case error probabilities are the model's: their mean matches the realised error
+    assert sim["error_probability"].mean() == pytest.approx(sim["error"].mean(), abs=0.02)
+    hard = difficulty > 0.5
+    assert sim["error"][hard].mean() > sim["error"][~hard].mean()
+
+
+def test_bayes_reader_refuses_an_error_above_the_bound():
+    truth = np.arange(100) < 30
+    with pytest.raises(ValueError, match=r"out of reach.*min\(pi, 1 - pi\) = 0.300"):
+        simulate_reports(truth, np.full(100, 0.5), ReaderConfig(error_rate=0.4, error_model="bayes"))
+    with pytest.raises(ValueError, match="error_model"):
+        simulate_reports(truth, np.full(100, 0.5), ReaderConfig(error_model="oracle"))
+
+
 def test_label_information_by_hand():
     # 10 cases: 4 malignant. "possible" says malignant and is wrong on 3 of 4 (misleading).
     levels = {lv: {"n": 0, "error_rate": None} for lv in LEVELS}

@@ -95,7 +95,8 @@ def reader_dataset(source: Path, out: Path, error: float, seed: int, reader_valu
     saved = folder / "reader.json"
     if saved.is_file():
         summary = json.loads(saved.read_text())
-        if summary["config"] == wanted and summary["seed"] == seed and summary["source"] == str(source.resolve()):
+        saved_cfg = json.loads(json.dumps(asdict(ReaderConfig.from_dict(summary["config"]))))  # new keys: defaults
+        if saved_cfg == wanted and summary["seed"] == seed and summary["source"] == str(source.resolve()):
             return folder
         log(f"{folder}: reader config changed; rewriting it")
     make_reader_dataset(source, folder, cfg, seed=seed, force=True)

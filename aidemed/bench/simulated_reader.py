@@ -110,6 +110,11 @@ class ReaderConfig:
     difficulty_hedging: float = 0.5  # tier logit shift per tier step at d = 1 (hard images hedge more)
     tier_error_weights: tuple = (1.0, 3.0, 6.0, 9.0)  # relative error odds of the four tiers
     max_error: float = 0.9  # cap on any case's error probability
+    # per_case: the steps above. bayes: a calibrated reader (see `_bayes_reader`); hedge_probs,
+    # difficulty_hedging, tier_error_weights, max_error and benign_error_factor are not used then
+    error_model: str = "per_case"
+    confidence_thresholds: tuple = (0.9, 0.75, 0.6)  # bayes: least posterior of firm, likely, possible
+    difficulty_weight: float = 0.8  # bayes: evidence strength s * (1 - difficulty_weight * d)
     benign_error_factor: float = 1.0  # >1: benign lesions are over-called more often than cancers missed
     size_weight: float = 0.5  # difficulty: weight of lesion size vs contrast
     ring_pixels: int = 5  # width of the background ring for the contrast (in pixels of `profile`)
@@ -160,30 +165,15 @@ def simulate_reports(truth_malignant: np.ndarray, difficulty: np.ndarray, cfg: R
     n = len(truth)
     rng = np.random.default_rng(seed)
     u_tier, u_err, u_tpl = rng.random(n), rng.random(n), rng.random(n)
-    logits = np.log(np.asarray(cfg.hedge_probs, float))[None, :] + cfg.difficulty_hedging * d[:, None] * np.arange(4)
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    tier = (u_tier[:, None] > np.cumsum(probs, 1)).sum(1).clip(0, 3)
-    weight = np.asarray(cfg.tier_error_weights, float)[tier] * (0.5 + d)
-    weight = np.where(truth, weight, weight * cfg.benign_error_factor)
     cal = np.ones(n, bool) if calibrate is None else np.asarray(calibrate, bool)
     if not cal.any():
         raise ValueError("no cases to calibrate the error rate on")
-
-    def realised(k):
-        return float(np.mean(u_err[cal] < np.minimum(cfg.max_error, k * weight[cal])))
-
-    if not 0 <= cfg.error_rate <= realised(1e9):
-        raise ValueError(f"error_rate {cfg.error_rate} is out of reach (at most {realised(1e9):.3f} with max_error "
-                         f"{cfg.max_error})")
-    lo, hi = 0.0, 1.0
-    while realised(hi) < cfg.error_rate:
-        hi *= 2
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if realised(mid) < cfg.error_rate else (lo, mid)
-    k = hi
-    error = u_err < np.minimum(cfg.max_error, k * weight)
+    if cfg.error_model == "per_case":
+        tier, error, k, error_probability = _per_case_reader(truth, d, u_tier, u_err, cal, cfg)
+    elif cfg.error_model == "bayes":
+        tier, error, k, error_probability = _bayes_reader(truth, d, u_err, cal, cfg)
+    else:
+        raise ValueError(f"error_model must be 'per_case' or 'bayes', got {cfg.error_model!r}")
     stated = np.where(error, ~truth, truth)
     levels = np.array([MALIGNANT_LEVEL[TIERS[t]] if s else BENIGN_LEVEL[TIERS[t]] for t, s in zip(tier, stated)])
     sentences = []
@@ -195,7 +185,78 @@ def simulate_reports(truth_malignant: np.ndarray, difficulty: np.ndarray, cfg: R
         size = 0.5 + 2.5 * (1 - d[i]) * 0.8 + 0.2 * ((u_tpl[i] * 31) % 1)
         sentences.append(text.format(Loc=f"{side} breast at {clock} o'clock", size=f"{size:.1f}"))
     return {"tier": np.array(TIERS)[tier], "error": error, "stated_malignant": stated, "level": levels,
-            "sentence": sentences, "k": k, "error_probability": np.minimum(cfg.max_error, k * weight)}
+            "sentence": sentences, "k": k, "error_probability": error_probability}
+
+
+def _bisect(realised, target: float) -> float:
+    """The least parameter (to 60 halvings) whose realised error reaches `target`; realised must rise with it."""
+    lo, hi = 0.0, 1.0
+    while realised(hi) < target:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if realised(mid) < target else (lo, mid)
+    return hi
+
+
+def _per_case_reader(truth, d, u_tier, u_err, cal, cfg: ReaderConfig):
+    """Steps 2-3 of the module doc: a tier by difficulty, then an error with a per-case probability."""
+    logits = np.log(np.asarray(cfg.hedge_probs, float))[None, :] + cfg.difficulty_hedging * d[:, None] * np.arange(4)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    tier = (u_tier[:, None] > np.cumsum(probs, 1)).sum(1).clip(0, 3)
+    weight = np.asarray(cfg.tier_error_weights, float)[tier] * (0.5 + d)
+    weight = np.where(truth, weight, weight * cfg.benign_error_factor)
+
+    def realised(k):
+        return float(np.mean(u_err[cal] < np.minimum(cfg.max_error, k * weight[cal])))
+
+    if not 0 <= cfg.error_rate <= realised(1e9):
+        raise ValueError(f"error_rate {cfg.error_rate} is out of reach (at most {realised(1e9):.3f} with max_error "
+                         f"{cfg.max_error})")
+    k = _bisect(realised, cfg.error_rate)
+    p_error = np.minimum(cfg.max_error, k * weight)
+    return tier, u_err < p_error, k, p_error
+
+
+def _bayes_reader(truth, d, u_err, cal, cfg: ReaderConfig):
+    """A calibrated reader: it states the class its posterior favours and hedges by how sure it is.
+
+    Evidence z = (+1 malignant, -1 benign) * mu + eps, eps ~ N(0, 1) (from the case's uniform draw),
+    mu = s * (1 - difficulty_weight * d): hard images carry less evidence. The reader knows mu and the
+    prior pi (share of malignant cases), so its posterior is sigmoid(logit(pi) + 2 mu z); it says
+    malignant when that is >= 0.5 and picks the tier from its confidence max(p, 1 - p) against
+    `confidence_thresholds` (firm, likely, possible; below: cannot_exclude). Every level is then right
+    more often than wrong and hedges are as sure as they sound, so its error is below min(pi, 1 - pi)
+    (`label_information`); the skill s is fitted by bisection (with less skill the reader errs more)
+    so the `calibrate_on` split's error matches `error_rate` up to a case or two.
+    """
+    from scipy.special import expit, logit, ndtr, ndtri
+
+    prior = float(np.clip(truth.mean(), 1e-6, 1 - 1e-6))
+    ceiling = min(prior, 1 - prior)
+    if not 0 <= cfg.error_rate < ceiling:
+        raise ValueError(f"error_rate {cfg.error_rate} is out of reach for a calibrated (bayes) reader: it errs on "
+                         f"less than min(pi, 1 - pi) = {ceiling:.3f} of these cases")
+    eps = ndtri(np.clip(u_err, 1e-12, 1 - 1e-12))
+    sign = np.where(truth, 1.0, -1.0)
+
+    def posterior(skill):
+        mu = np.maximum(skill * (1 - cfg.difficulty_weight * d), 1e-9)
+        return expit(logit(prior) + 2 * mu * (sign * mu + eps)), mu
+
+    def realised(inverse_skill):  # rises with 1 / skill, as _bisect needs
+        p, _ = posterior(1 / max(inverse_skill, 1e-12))
+        return float(np.mean((p >= 0.5)[cal] != truth[cal]))
+
+    inverse_skill = _bisect(realised, cfg.error_rate)
+    p, mu = posterior(1 / inverse_skill)
+    stated = p >= 0.5
+    sure = np.maximum(p, 1 - p)
+    tier = 3 - (sure[:, None] >= np.asarray(cfg.confidence_thresholds, float)[None, :]).sum(1)
+    threshold = -logit(prior) / (2 * mu)  # says malignant when z >= threshold
+    p_error = np.where(truth, ndtr(threshold - mu), 1 - ndtr(threshold + mu))
+    return tier, stated != truth, 1 / inverse_skill, p_error
 
 
 def level_stats(levels, errors) -> dict:
