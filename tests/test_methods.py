@@ -121,6 +121,36 @@ def test_an_empty_prediction_never_replaces_a_label_by_default():
     assert torch.equal(method.labels["B"], before)
 
 
+@pytest.mark.parametrize("logit, min_confidence, replaced", [
+    (5.0, 0.0, 6),    # sure foreground, no gate: every correctable label replaced
+    (5.0, 0.9, 6),    # p = 0.99995 -> confidence ~1: passes a 0.9 gate
+    (0.2, 0.9, 0),    # p = 0.60 -> confidence 1 - 4 * 0.6 * 0.4 = 0.04: gated out
+    (0.2, 0.03, 6),   # ... but above a 0.03 gate
+])
+def test_correction_confidence_gate(logit, min_confidence, replaced):
+    method = _aide_with(correction_start=0, correction_fraction=1.0, correction_min_confidence=min_confidence)
+    with torch.no_grad():  # A predicts foreground everywhere with a chosen certainty
+        final = [m for m in method.networks["A"].modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        final.weight.zero_()
+        final.bias.copy_(torch.tensor([-logit / 2, logit / 2]))
+    before = method.labels["B"].clone()
+    logs = method.correct_labels(epoch=0)
+    assert logs["corrected_by_A"] == replaced
+    assert int((method.labels["B"] != before).flatten(1).any(1).sum()) == replaced
+    if min_confidence > 0:
+        assert logs["unsure_skipped_by_A"] == 6 - replaced
+
+
+def test_foreground_confidence_averages_over_predicted_foreground_only():
+    from aidemed.methods.aide import foreground_confidence
+
+    probs = torch.zeros(2, 2, 1, 4)
+    probs[:, 1] = torch.tensor([[[1.0, 0.5, 0.0, 0.0]], [[0.0, 0.0, 0.0, 0.0]]])
+    probs[:, 0] = 1 - probs[:, 1]
+    prediction = torch.tensor([[[1, 1, 0, 0]], [[0, 0, 0, 0]]])
+    assert foreground_confidence(probs, prediction).tolist() == pytest.approx([0.5, 0.0])  # (1 + 0) / 2; none
+
+
 def test_correction_schedule_and_ramp():
     method = _aide_with(correction_start=0, ramp_epochs=20, correction_every_after_ramp=10)
     # Every epoch before E_r, then every 10th from E_r; never the last epoch (39 of 40).

@@ -63,6 +63,12 @@ class AIDEOptions:
     # epoch 0, 0.612 from E_r = 20; docs/methods.md). Set 0 for the paper's schedule.
     correction_start: int = 20
     replace_with_empty: bool = False  # as the public code: an empty prediction never replaces a label
+    # Least mean confidence (1 - normalised entropy) over a prediction's foreground pixels for it to
+    # replace a label; 0 = every low-agreement prediction does (the paper). With noisy masks the
+    # least-agreeing predictions are as often the network's failures as the corrupted masks: on BUSI
+    # with 50% `mixed_strong` noise the ungated corrections lowered their labels' Dice to the clean
+    # masks by 0.13 on average, the ones at confidence >= 0.8 raised it by 0.27 (docs/methods.md).
+    correction_min_confidence: float = 0.0
     largest_component: bool = False
     trust_ground_truth: bool = True
     select: str = "best"  # best (better of A and B on val) | ensemble (their average)
@@ -104,6 +110,13 @@ def multi_view_target(net: torch.nn.Module, image: torch.Tensor, opts: AIDEOptio
         target = target / target.sum(1, keepdim=True)
     weight = confidence(target) * (count[:, 0] > 0.5)
     return target, weight
+
+
+def foreground_confidence(probs: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+    """Per sample: mean `confidence` over the pixels predicted as foreground (0 when there are none)."""
+    fg = (prediction > 0).flatten(1).float()
+    conf = confidence(probs).flatten(1)
+    return (conf * fg).sum(1) / fg.sum(1).clamp_min(1)
 
 
 def largest_component(labels: np.ndarray) -> np.ndarray:
@@ -243,6 +256,10 @@ class AIDE(Method):
             worst = torch.argsort(agreement)[:n_replace]
             if not self.options.replace_with_empty:
                 worst = worst[prediction[worst].flatten(1).any(1)]
+            if self.options.correction_min_confidence > 0:
+                sure = foreground_confidence(probs[worst], prediction[worst]) >= self.options.correction_min_confidence
+                logs[f"unsure_skipped_by_{k}"] = int((~sure).sum())
+                worst = worst[sure]
             self.labels[peer][correctable[worst]] = prediction[worst].to(self.labels[peer].dtype)
             logs[f"corrected_by_{k}"] = len(worst)
             logs[f"agreement_{k}"] = float(agreement.mean())
