@@ -151,6 +151,22 @@ def test_foreground_confidence_averages_over_predicted_foreground_only():
     assert foreground_confidence(probs, prediction).tolist() == pytest.approx([0.5, 0.0])  # (1 + 0) / 2; none
 
 
+@pytest.mark.parametrize("setting, method_args, floor, fraction", [
+    ("semi", {}, 0.0, 0.25),                                   # the paper's values
+    ("domain-adaptation", {}, 0.0, 0.25),
+    ("noisy", {}, 0.5, 0.0),                                   # the noisy-mask preset
+    ("noisy", {"correction_fraction": 0.25}, 0.5, 0.25),       # method_args override the preset
+])
+def test_aide_options_per_setting(setting, method_args, floor, fraction):
+    data = TrainData(images=torch.randn(4, 1, 16, 16), masks=torch.zeros(4, 16, 16, dtype=torch.long),
+                     has_label=torch.ones(4, dtype=torch.bool), trusted=torch.zeros(4, dtype=torch.bool),
+                     case_ids=np.array([f"c{i}" for i in range(4)]), num_classes=2)
+    cfg = TrainConfig(net="unet-small", method="aide", setting=setting, method_args=method_args)
+    options = AIDE(cfg, data, torch.device("cpu")).resolved_options()
+    assert options["suspect_weight_floor"] == floor and options["correction_fraction"] == fraction
+    assert options["beta"] == 10.0  # untouched by any preset
+
+
 def test_correction_schedule_and_ramp():
     method = _aide_with(correction_start=0, ramp_epochs=20, correction_every_after_ramp=10)
     # Every epoch before E_r, then every 10th from E_r; never the last epoch (39 of 40).

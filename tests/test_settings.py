@@ -12,7 +12,7 @@ from aidemed.data.cache import load_arrays
 from aidemed.data.manifest import load_dataset, write_dataset
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.run import (TARGET_PREFIX, _guard_config, domain_adaptation_setting, get_setting, noisy_setting,
-                                semi_setting, train, trusted_subset)
+                                semi_setting, train, trusted_subset, with_setting_options)
 from aidemed.methods.aide import AIDE
 
 
@@ -152,6 +152,20 @@ def test_a_run_folder_from_before_the_settings_still_resumes(fast_config, tmp_pa
     _guard_config(fast_config, tmp_path, resume=True)  # no "another config" error
     with pytest.raises(ValueError, match="setting"):
         _guard_config(replace(fast_config, setting="noisy"), tmp_path, resume=True)
+
+
+def test_setting_presets_are_written_into_the_run_config(fast_config, tmp_path):
+    noisy_aide = replace(fast_config, setting="noisy", method="aide", method_args={"beta": 5.0})
+    baked = with_setting_options(noisy_aide)
+    assert baked.method_args == {**AIDE.setting_options["noisy"], "beta": 5.0}
+    own = replace(noisy_aide, method_args={"correction_fraction": 0.25})
+    assert with_setting_options(own).method_args["correction_fraction"] == 0.25  # the run's value wins
+    for cfg in (replace(fast_config, method="aide"), replace(fast_config, setting="noisy")):  # semi; supervised
+        assert with_setting_options(cfg) == cfg
+    # a run folder started before the preset existed is not resumed with it
+    (tmp_path / "config.json").write_text(json.dumps(noisy_aide.to_dict()))
+    with pytest.raises(ValueError, match="method_args"):
+        _guard_config(baked, tmp_path, resume=True)
 
 
 def test_cli_flags_reach_the_config_in_train_and_bench(phantom_dir, target_dir, tmp_path):

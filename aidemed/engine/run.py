@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -216,6 +216,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
 
     run_dir = Path(run_dir)
     setting = get_setting(cfg.setting)
+    cfg = with_setting_options(cfg)
     if check:
         assert_dataset_ok(cfg.data)
         if cfg.target_data:
@@ -246,6 +247,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
         "config": cfg.to_dict(),
         "dataset": dataset.info.name,
         "setting": cfg.setting,
+        "method_options": method.resolved_options(),
         "n_train": len(data), "n_labelled": int(data.has_label.sum()), "n_trusted": int(data.trusted.sum()),
         "n_val": len(splits["val"]), "n_test": len(built.test.case_ids),
         "selected_on": {"dataset": dataset.info.name, "root": str(dataset.root.resolve()), "split": "val",
@@ -304,6 +306,15 @@ def _normalised_config(saved: dict) -> dict:
     except (TypeError, ValueError):
         pass
     return json.loads(json.dumps(saved))
+
+
+def with_setting_options(cfg: TrainConfig) -> TrainConfig:
+    """cfg with the method's preset for its setting (`Method.setting_options`) written into method_args
+    under the run's own values, so config.json shows every option that differs from the defaults and a
+    run started under another preset is not resumed with this one."""
+    preset = getattr(get_method(cfg.method), "setting_options", {}).get(cfg.setting, {})
+    missing = {k: v for k, v in preset.items() if k not in cfg.method_args}
+    return replace(cfg, method_args={**missing, **cfg.method_args}) if missing else cfg
 
 
 def _guard_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:

@@ -6,7 +6,7 @@ what a step does); the loop that owns epochs, devices, precision, validation and
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -74,6 +74,9 @@ class Method:
 
     name = "base"
     Options = None  # a dataclass of method-specific options with their defaults
+    # Per-setting defaults that replace the dataclass's for runs of that setting (plain data, like
+    # nnU-Net's plans); the run's own method_args still override them. `resolved_options()` is what ran.
+    setting_options: dict[str, dict] = {}
 
     def __init__(self, cfg: TrainConfig, data: TrainData, device: torch.device):
         self.cfg, self.data, self.device = cfg, data, device
@@ -91,7 +94,12 @@ class Method:
             if overrides:
                 raise ValueError(f"method {self.name!r} takes no method options, got {sorted(overrides)}")
             return None
-        return merge_method_args(self.Options(), overrides)
+        preset = self.setting_options.get(self.cfg.setting, {})
+        return merge_method_args(self.Options(), {**preset, **overrides})
+
+    def resolved_options(self) -> dict:
+        """Every option this run used (defaults, setting preset and method_args merged)."""
+        return {} if self.options is None else asdict(self.options)
 
     # ----- building blocks for subclasses
     def new_network(self, key: str, seed_offset: int = 0) -> nn.Module:
