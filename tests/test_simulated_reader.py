@@ -37,12 +37,16 @@ def test_every_template_is_graded_as_intended():
     assert agree == 1.0, [(s, g, w) for s, g, w in zip(sentences, grades, wanted) if g != w]
 
 
+def _population(n: int, malignant: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random true classes (that share malignant) and difficulties in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    return rng.random(n) < malignant, rng.random(n)
+
+
 @pytest.mark.parametrize("target", [0.2, 0.4])
 def test_realised_error_is_on_target_and_concentrated_in_hedges(target):
-    rng = np.random.default_rng(5)
     n = 1500
-    truth = rng.random(n) < 0.4
-    difficulty = rng.random(n)
+    truth, difficulty = _population(n, malignant=0.4, seed=5)
     sim = simulate_reports(truth, difficulty, ReaderConfig(error_rate=target), seed=3)
     assert sim["error"].mean() == pytest.approx(target, abs=1.5 / n)
     # the stated class is the direction of the level
@@ -63,10 +67,8 @@ def test_realised_error_is_on_target_and_concentrated_in_hedges(target):
 
 @pytest.mark.parametrize("target", [0.1, 0.2])
 def test_bayes_reader_is_calibrated_and_on_target(target):
-    rng = np.random.default_rng(7)
     n = 4000
-    truth = rng.random(n) < 0.33
-    difficulty = rng.random(n)
+    truth, difficulty = _population(n, malignant=0.33, seed=7)
     sim = simulate_reports(truth, difficulty, ReaderConfig(error_rate=target, error_model="bayes"), seed=2)
     assert sim["error"].mean() == pytest.approx(target, abs=3 / n)
     assert np.array_equal(sim["error"], np.isin(sim["level"], LEVELS[:4]) != truth)
