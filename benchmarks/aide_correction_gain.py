@@ -25,7 +25,7 @@ from aidemed.audit import clean_mask_at, load_networks, run_train_data
 from aidemed.data.cache import resolve_size
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import predict_probs
-from aidemed.methods.aide import foreground_confidence, per_sample_dice
+from aidemed.methods.aide import AIDEOptions, labels_to_correct, per_sample_dice
 
 
 def main() -> None:
@@ -54,14 +54,18 @@ def main() -> None:
     k = data.num_classes
     gain = per_sample_dice(pred_a, clean, k) - per_sample_dice(given, clean, k)
     corrupted = per_sample_dice(given, clean, k) < 1
-    nonempty = pred_a.flatten(1).any(1)
-    worst = torch.zeros(len(rows), dtype=torch.bool)
-    worst[torch.argsort(per_sample_dice(pred_a, given, k))[: int(round(args.fraction * len(rows)))]] = True
-    worst &= nonempty  # replace_with_empty=False, the default
-    confidence = foreground_confidence(probs_a, pred_a)
+    agreement = per_sample_dice(pred_a, given, k)
+    n_replace = int(round(args.fraction * len(rows)))
+
+    def chosen(min_confidence: float) -> torch.Tensor:  # AIDE's own selection, as a mask over the rows
+        picked, _ = labels_to_correct(agreement, probs_a, pred_a, n_replace,
+                                      AIDEOptions(correction_min_confidence=min_confidence))
+        return torch.zeros(len(rows), dtype=torch.bool).index_fill_(0, picked, True)
+
+    worst = chosen(0.0)
     peer_agreement = per_sample_dice(pred_a, pred_b, k)
     rules = {"least agreement (paper)": worst}
-    rules.update({f"least agreement, foreground confidence >= {t}": worst & (confidence >= t) for t in (0.6, 0.7, 0.8)})
+    rules.update({f"least agreement, foreground confidence >= {t}": chosen(t) for t in (0.6, 0.7, 0.8)})
     rules.update({f"least agreement, A-B Dice >= {t}": worst & (peer_agreement >= t) for t in (0.8, 0.9)})
     table = []
     for name, sel in rules.items():

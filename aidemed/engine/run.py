@@ -312,9 +312,8 @@ def with_setting_options(cfg: TrainConfig) -> TrainConfig:
     """cfg with the method's preset for its setting (`Method.setting_options`) written into method_args
     under the run's own values, so config.json shows every option that differs from the defaults and a
     run started under another preset is not resumed with this one."""
-    preset = getattr(get_method(cfg.method), "setting_options", {}).get(cfg.setting, {})
-    missing = {k: v for k, v in preset.items() if k not in cfg.method_args}
-    return replace(cfg, method_args={**missing, **cfg.method_args}) if missing else cfg
+    method_args = get_method(cfg.method).method_args_for(cfg.setting, cfg.method_args)
+    return cfg if method_args == cfg.method_args else replace(cfg, method_args=method_args)
 
 
 def _guard_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:

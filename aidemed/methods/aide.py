@@ -67,7 +67,7 @@ class AIDEOptions:
     # replace a label; 0 = every low-agreement prediction does (the paper). With noisy masks the
     # least-agreeing predictions are as often the network's failures as the corrupted masks: on BUSI
     # with 50% `mixed_strong` noise the ungated corrections lowered their labels' Dice to the clean
-    # masks by 0.13 on average, the ones at confidence >= 0.8 raised it by 0.27 (docs/methods.md).
+    # masks by 0.13 on average, the ones at confidence >= 0.8 raised it by 0.27 (docs/robustness.md).
     correction_min_confidence: float = 0.0
     largest_component: bool = False
     trust_ground_truth: bool = True
@@ -119,6 +119,20 @@ def foreground_confidence(probs: torch.Tensor, prediction: torch.Tensor) -> torc
     return (conf * fg).sum(1) / fg.sum(1).clamp_min(1)
 
 
+def labels_to_correct(agreement: torch.Tensor, probs: torch.Tensor, prediction: torch.Tensor, n_replace: int,
+                      opts: AIDEOptions) -> tuple[torch.Tensor, int]:
+    """Indices whose label the prediction replaces: the `n_replace` least agreeing, without empty
+    predictions (unless `replace_with_empty`) and below-`correction_min_confidence` ones; and how many
+    the confidence gate turned away."""
+    worst = torch.argsort(agreement)[:n_replace]
+    if not opts.replace_with_empty:
+        worst = worst[prediction[worst].flatten(1).any(1)]
+    if opts.correction_min_confidence <= 0:
+        return worst, 0
+    sure = foreground_confidence(probs[worst], prediction[worst]) >= opts.correction_min_confidence
+    return worst[sure], int((~sure).sum())
+
+
 def largest_component(labels: np.ndarray) -> np.ndarray:
     """Keep the largest connected component of each foreground class."""
     cleaned = np.zeros_like(labels)
@@ -156,7 +170,7 @@ class AIDE(Method):
     # Noisy masks (every mask given, none trusted): the suspect half keeps half its supervised loss and
     # labels are not rewritten. With the paper's values, on BUSI with 50% `mixed_strong` noise, val Dice
     # collapsed when lambda reached 1 and the corrections lowered the labels' agreement with the clean
-    # masks; with these AIDE beat supervised on 3 of 3 seeds (docs/methods.md, "Noisy masks").
+    # masks; with these AIDE beat supervised on 3 of 3 seeds (docs/robustness.md, "AIDE on noisy masks").
     setting_options = {"noisy": {"suspect_weight_floor": 0.5, "correction_fraction": 0.0}}
     needs_bootstrap = True
     bootstrap = None  # a Predictor, set by the run before setup when some cases lack a mask
@@ -258,13 +272,9 @@ class AIDE(Method):
             if self.options.largest_component:
                 prediction = torch.from_numpy(np.stack([largest_component(p) for p in prediction.numpy()]))
             agreement = per_sample_dice(prediction, self.labels[peer][correctable], self.data.num_classes)
-            worst = torch.argsort(agreement)[:n_replace]
-            if not self.options.replace_with_empty:
-                worst = worst[prediction[worst].flatten(1).any(1)]
+            worst, unsure = labels_to_correct(agreement, probs, prediction, n_replace, self.options)
             if self.options.correction_min_confidence > 0:
-                sure = foreground_confidence(probs[worst], prediction[worst]) >= self.options.correction_min_confidence
-                logs[f"unsure_skipped_by_{k}"] = int((~sure).sum())
-                worst = worst[sure]
+                logs[f"unsure_skipped_by_{k}"] = unsure
             self.labels[peer][correctable[worst]] = prediction[worst].to(self.labels[peer].dtype)
             logs[f"corrected_by_{k}"] = len(worst)
             logs[f"agreement_{k}"] = float(agreement.mean())

@@ -94,8 +94,12 @@ class Method:
             if overrides:
                 raise ValueError(f"method {self.name!r} takes no method options, got {sorted(overrides)}")
             return None
-        preset = self.setting_options.get(self.cfg.setting, {})
-        return merge_method_args(self.Options(), {**preset, **overrides})
+        return merge_method_args(self.Options(), self.method_args_for(self.cfg.setting, overrides))
+
+    @classmethod
+    def method_args_for(cls, setting: str, method_args: dict) -> dict:
+        """The run's method_args over the method's preset for this setting."""
+        return {**cls.setting_options.get(setting, {}), **method_args}
 
     def resolved_options(self) -> dict:
         """Every option this run used (defaults, setting preset and method_args merged)."""
