@@ -1,6 +1,6 @@
 """Annotation audit: rank a run's training masks by how strongly the trained networks disagree with them.
 
-    aidemed audit RUN_DIR [-o OUT] [--top N] [--cross-fit K]
+    aidemed audit RUN_DIR [-o OUT] [--top N] [--ensemble RUN2 ...] [--cross-fit K]
 
 For every training case whose mask was given and may be wrong (has_label and not trusted, as the run's
 setting built them), the run's model (best.pt, or every network of last.pt averaged) predicts the
@@ -10,6 +10,10 @@ image at the training size, and two scores are computed against the given mask:
                 (both empty: Dice 1). The ranking: most disagreement first.
   soft_score    mean over pixels of the model's probability of the given label: the per-pixel input
                 of cleanlab's segmentation scores (lower = more suspect).
+
+With `--ensemble RUN2 ...` the networks of more runs on the same training data (other seeds, other
+methods) are averaged with the run's own: each model's own mistakes on right masks are partly its
+own, and averaging several lowers them, while a wrong mask stays wrong for all of them.
 
 With `--cross-fit K` the probabilities are out-of-sample instead: K supervised models with the run's
 network and schedule, each trained without one fold of the audited masks, predict their fold (a model
@@ -152,6 +156,29 @@ def load_networks(run_dir: Path, cfg: TrainConfig, which: str, in_channels: int,
     return networks
 
 
+ENSEMBLE_MUST_MATCH = ("data", "profile", "setting", "labelled_fraction")
+
+
+def ensemble_networks(runs: list, cfg: TrainConfig, which: str, in_channels: int, num_classes: int,
+                      device: torch.device) -> list[torch.nn.Module]:
+    """The networks of more runs to average with the audited run's; each must have trained on the same
+    data (dataset, profile, setting, label budget), or its probabilities would be of other masks."""
+    networks = []
+    for other in map(Path, runs):
+        if not (other / "config.json").is_file():
+            raise ValueError(f"{other}: not a run folder (config.json missing)")
+        other_cfg = TrainConfig.load(other / "config.json")
+        for field in ENSEMBLE_MUST_MATCH:
+            mine, theirs = getattr(cfg, field), getattr(other_cfg, field)
+            if field == "data":
+                mine, theirs = str(Path(mine).resolve()), str(Path(theirs).resolve())
+            if mine != theirs:
+                raise ValueError(f"{other}: trained with {field} {theirs!r}, the audited run with {mine!r}; "
+                                 "an ensemble audit needs runs on the same training data")
+        networks += load_networks(other, other_cfg, which, in_channels, num_classes, device)
+    return networks
+
+
 def audit_folds(case_ids: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Fold (0..k-1) of each audited case: a seeded shuffle dealt round-robin, so folds differ by at most one."""
     order = np.random.default_rng(seed).permutation(len(case_ids))
@@ -241,7 +268,7 @@ def clean_mask_at(dataset: Dataset, case_id: str, size: int, n_slices: int) -> t
 
 def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int = 12, model: str = "best",
               device: str = "auto", include_trusted: bool = False, gross_below: float = 0.9, cross_fit: int = 0,
-              log=print) -> dict:
+              ensemble: list | tuple = (), log=print) -> dict:
     """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir.
 
     `precision_at_k_gross` scores the rankings on the gross corruptions only (given mask vs clean mask
@@ -267,7 +294,10 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     case_index = torch.from_numpy(case_index.astype(np.int64))
     if cross_fit == 1 or cross_fit < 0:
         raise ValueError(f"cross_fit must be 0 (the run's own model) or at least 2 folds, got {cross_fit}")
+    if cross_fit and ensemble:
+        raise ValueError("an audit uses either cross-fitted models or an ensemble of runs, not both")
     networks = load_networks(run_dir, cfg, model, data.in_channels, data.num_classes, dev)
+    networks += ensemble_networks(list(ensemble), cfg, model, data.in_channels, data.num_classes, dev)
     images, given = data.images[rows_idx], data.masks[rows_idx]
     out.mkdir(parents=True, exist_ok=True)
     if cross_fit:
@@ -325,7 +355,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     summary = {
         "run": str(run_dir.resolve()), "dataset": dataset.info.name, "setting": cfg.setting, "method": cfg.method,
         "model": model, "n_networks": len(networks), "size": size, "n_audited": len(rows),
-        "probabilities": f"cross-fitted, {cross_fit} folds (supervised)" if cross_fit else "in-sample (the run's model)",
+        "probabilities": _probabilities_source(cross_fit, ensemble), "ensemble": [str(Path(r).resolve()) for r in ensemble],
         "include_trusted": include_trusted, "n_corrected_by_aide": sum(r["corrected_by_aide"] for r in rows),
         "aide_corrections": corrections,
         "cleanlab": "installed" if lab is not None else "cleanlab not installed",
@@ -361,6 +391,14 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     summary["gallery"] = [str(p.relative_to(out)) for p in gallery]
     atomic_write_text(out / "audit.json", json.dumps(summary, indent=2, default=float) + "\n")
     return summary
+
+
+def _probabilities_source(cross_fit: int, ensemble) -> str:
+    if cross_fit:
+        return f"cross-fitted, {cross_fit} folds (supervised)"
+    if ensemble:
+        return f"in-sample (the run's model and those of {len(ensemble)} more runs, averaged)"
+    return "in-sample (the run's model)"
 
 
 def _dice(a: torch.Tensor, b: torch.Tensor, num_classes: int) -> float:

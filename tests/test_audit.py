@@ -204,3 +204,34 @@ def test_audit_ranks_by_the_training_loss_a_supervised_run_recorded(noisy_aide_r
     positives = {r["case"] for r in rows if r["corrupted"] == "True"}
     by_loss = sorted(losses, key=lambda c: -losses[c])
     assert summary["precision_at_k"]["aidemed_training_loss"] == precision_at_k(by_loss, positives)
+
+
+def test_ensemble_audit_averages_the_runs_models(noisy_aide_run, tmp_path, phantom_dir):
+    from aidemed.audit import audit_run
+    from aidemed.engine.config import TrainConfig
+
+    noisy, run = noisy_aide_run
+    cfg = TrainConfig(data=str(noisy), net="unet-small", profile="32", epochs=1, batch_size=4,
+                      iterations_per_epoch=2, progress=False, method="supervised", setting="noisy", seed=1)
+    train(cfg, tmp_path / "sup")
+    alone = {name: audit_run(r, tmp_path / f"a-{name}", top=0, device="cpu")
+             for name, r in (("aide", run), ("sup", tmp_path / "sup"))}
+    both = audit_run(run, tmp_path / "both", top=0, device="cpu", ensemble=[tmp_path / "sup"])
+    assert both["n_networks"] == alone["aide"]["n_networks"] + alone["sup"]["n_networks"]
+    assert "1 more runs" in both["probabilities"] and both["ensemble"] == [str((tmp_path / "sup").resolve())]
+
+    def soft(name):
+        return {r["case"]: float(r["soft_score"]) for r in csv.DictReader((tmp_path / name / "audit.csv").open())}
+
+    # every network's softmax counts once, so the soft score (linear in the probabilities) is the weighted mean
+    n_a, n_s = alone["aide"]["n_networks"], alone["sup"]["n_networks"]
+    a, s, b = soft("a-aide"), soft("a-sup"), soft("both")
+    for case in b:
+        assert b[case] == pytest.approx((n_a * a[case] + n_s * s[case]) / (n_a + n_s), abs=1e-5)
+
+    clean_cfg = replace(cfg, data=str(phantom_dir))
+    train(clean_cfg, tmp_path / "other-data")
+    with pytest.raises(ValueError, match="other-data.*same training data"):
+        audit_run(run, tmp_path / "bad", device="cpu", ensemble=[tmp_path / "other-data"])
+    with pytest.raises(ValueError, match="not both"):
+        audit_run(run, tmp_path / "bad", device="cpu", ensemble=[tmp_path / "sup"], cross_fit=2)

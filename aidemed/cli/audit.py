@@ -25,6 +25,9 @@ def register(subparsers) -> None:
                        help="rank with out-of-sample probabilities: K supervised models (the run's network and "
                             "schedule), each trained without one fold of the audited masks, predict that fold; "
                             "fold runs are kept in OUT/crossfit (default 0: the run's own model)")
+    audit.add_argument("--ensemble", nargs="+", default=[], metavar="RUN_DIR",
+                       help="more finished runs on the same training data (other seeds or methods) whose models "
+                            "are averaged with the run's: fewer of one model's own mistakes on right masks")
     audit.add_argument("--device", default="auto")
     audit.set_defaults(func=_audit)
 
@@ -37,7 +40,7 @@ def _audit(args) -> int:
     out = Path(args.output) if args.output else Path(args.run) / "audit"
     summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
                         include_trusted=args.all_given, gross_below=args.gross_below,
-                        cross_fit=args.cross_fit)
+                        cross_fit=args.cross_fit, ensemble=args.ensemble)
     print(f"{out}: {summary['n_audited']} masks ranked (audit.csv) with {summary['probabilities']} probabilities, "
           f"{len(summary['gallery'])} in gallery.html; "
           f"{summary['n_corrected_by_aide']} corrected by AIDE")
