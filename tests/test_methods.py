@@ -167,6 +167,28 @@ def test_aide_options_per_setting(setting, method_args, floor, fraction):
     assert options["beta"] == 10.0  # untouched by any preset
 
 
+@pytest.mark.parametrize("n, trusted, share, pseudo_in_pool", [
+    (8, 2, 0.0, 6),     # the paper: every case once
+    (8, 6, 0.5, 6),     # 2 pseudo-labelled cases beside 6 ground truth: each 3 times -> half the pool
+    (10, 9, 0.25, 3),   # 1 beside 9: 3 copies, 3 of 12 = 0.25
+    (8, 2, 0.5, 6),     # already more than half: unchanged
+    (8, 0, 0.5, 8),     # nothing is ground truth (noisy masks): unchanged
+])
+def test_epoch_pool_repeats_the_pseudo_labelled_cases_up_to_their_share(n, trusted, share, pseudo_in_pool):
+    method = _aide_with(n=n, trusted=trusted, pseudo_share=share)
+    pool = method.epoch_pool()
+    is_pseudo = ~method.data.trusted[pool]
+    assert int(is_pseudo.sum()) == pseudo_in_pool
+    assert sorted(pool[~is_pseudo].tolist()) == list(range(trusted))  # every ground-truth case once
+    assert set(pool[is_pseudo].tolist()) == set(range(trusted, n))
+    assert float(is_pseudo.float().mean()) >= share
+
+
+def test_pseudo_share_must_leave_room_for_ground_truth():
+    with pytest.raises(ValueError, match="pseudo_share"):
+        _aide_with(pseudo_share=1.0)
+
+
 def test_correction_schedule_and_ramp():
     method = _aide_with(correction_start=0, ramp_epochs=20, correction_every_after_ramp=10)
     # Every epoch before E_r, then every 10th from E_r; never the last epoch (39 of 40).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 
@@ -85,6 +85,4 @@ def merge_method_args(defaults, overrides: dict):
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown options for {type(defaults).__name__}: {sorted(unknown)} (known: {sorted(known)})")
-    for key, value in overrides.items():
-        setattr(defaults, key, value)
-    return defaults
+    return replace(defaults, **overrides)  # a new instance, so the options' own checks (__post_init__) run

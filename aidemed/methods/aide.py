@@ -69,10 +69,20 @@ class AIDEOptions:
     # with 50% `mixed_strong` noise the ungated corrections lowered their labels' Dice to the clean
     # masks by 0.13 on average, the ones at confidence >= 0.8 raised it by 0.27 (docs/robustness.md).
     correction_min_confidence: float = 0.0
+    # Least share of each epoch's samples drawn from the cases without a ground-truth mask (their
+    # label copies are the ones AIDE filters and corrects), repeated as needed; the number of steps is
+    # unchanged. 0 = every case once per epoch (the paper). In domain adaptation the target is a few
+    # cases beside the source (BUSI -> STU: 21 of 474, under one per batch of 16), while mean_teacher
+    # and cps draw a whole unlabelled batch every step.
+    pseudo_share: float = 0.0
     largest_component: bool = False
     trust_ground_truth: bool = True
     select: str = "best"  # best (better of A and B on val) | ensemble (their average)
     bootstrap_run: str = ""  # a finished supervised run of this budget and seed to bootstrap from
+
+    def __post_init__(self):
+        if not 0 <= self.pseudo_share < 1:
+            raise ValueError(f"AIDE option pseudo_share must be in [0, 1), got {self.pseudo_share}")
 
 
 def confidence(probs: torch.Tensor) -> torch.Tensor:
@@ -195,7 +205,15 @@ class AIDE(Method):
         return labels
 
     def epoch_pool(self) -> torch.Tensor:
-        return torch.arange(len(self.data))
+        """Every case, plus the non-ground-truth ones repeated until they are `pseudo_share` of the pool."""
+        pool = torch.arange(len(self.data))
+        pseudo = self.data.indices(~self.data.trusted)
+        n_truth = len(pool) - len(pseudo)
+        share = self.options.pseudo_share
+        if share <= 0 or len(pseudo) == 0 or n_truth == 0:
+            return pool
+        copies = math.ceil(share * n_truth / ((1 - share) * len(pseudo)))
+        return torch.cat([pool] + [pseudo] * max(copies - 1, 0))
 
     def ramp(self, epoch: int) -> float:
         return min((epoch / self.options.ramp_epochs) ** 2, 1.0) if self.options.ramp_epochs > 0 else 1.0
