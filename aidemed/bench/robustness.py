@@ -86,33 +86,40 @@ def _mean_precision(audits: list[dict]) -> dict[str, float]:
 
 def adaptation_rows(folds: list[Path]) -> list[dict]:
     """One row per method: per-fold Dice (mean over seeds) and the Dice pooled over all folds' target test
-    images (each image's Dice averaged over the seeds), with the pooled difference to source-only."""
+    images (each image's Dice averaged over the seeds), with the pooled difference to source-only on the
+    method's own seeds (source-only's other seeds would mix seed luck into the difference)."""
     per_method: dict[str, dict[int, list[dict]]] = {}
     for k, fold in enumerate(folds):
         for method, runs in _by_method(finished_runs(fold)).items():
             per_method.setdefault(method, {})[k] = runs
-    pooled = {}
     rows = []
     for method, by_fold in sorted(per_method.items()):
-        cases = {}
-        for k, runs in by_fold.items():
-            for case in runs[0]["case_dice"]:
-                cases[f"fold{k}:{case}"] = float(np.mean([r["case_dice"][case] for r in runs]))
-        pooled[method] = cases
+        cases = _pooled_cases(by_fold)
         rows.append({"method": method, "folds": sorted(by_fold), "complete": len(by_fold) == len(folds),
                      "fold_dice": {k: mean_sd([r["test"]["dice"] for r in runs])[0] for k, runs in sorted(by_fold.items())},
                      "seeds": sorted({r["config"]["seed"] for runs in by_fold.values() for r in runs}),
                      "n_images": len(cases), "pooled_dice": float(np.mean(list(cases.values())))})
-    reference = next((m for m in SOURCE_ONLY if m in pooled), None)
+    reference = next((m for m in SOURCE_ONLY if m in per_method), None)
     for row in rows:
         if reference is None:
             row["minus_source_only_points"] = math.nan
             continue
-        shared = sorted(set(pooled[row["method"]]) & set(pooled[reference]))
-        row["minus_source_only_points"] = 100 * float(np.mean([pooled[row["method"]][c] - pooled[reference][c]
-                                                               for c in shared])) if shared else math.nan
+        mine = _pooled_cases(per_method[row["method"]])
+        theirs = _pooled_cases(per_method[reference], set(row["seeds"])) or _pooled_cases(per_method[reference])
+        shared = sorted(set(mine) & set(theirs))
+        row["minus_source_only_points"] = 100 * float(np.mean([mine[c] - theirs[c] for c in shared])) if shared else math.nan
         row["source_only_reference"] = reference
     return rows
+
+
+def _pooled_cases(by_fold: dict[int, list[dict]], seeds: set | None = None) -> dict[str, float]:
+    """Each target test image's Dice ("foldK:case"), averaged over the runs (of the given seeds)."""
+    cases = {}
+    for k, runs in by_fold.items():
+        runs = [r for r in runs if seeds is None or r["config"]["seed"] in seeds]
+        for case in (runs[0]["case_dice"] if runs else {}):
+            cases[f"fold{k}:{case}"] = float(np.mean([r["case_dice"][case] for r in runs]))
+    return cases
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -131,11 +138,12 @@ def noise_markdown(rows: list[dict]) -> list[str]:
 
 def adaptation_markdown(rows: list[dict], n_folds: int) -> list[str]:
     head = " | ".join(f"fold {k} Dice" for k in range(n_folds))
-    lines = [f"| method | {head} | target images | pooled target Dice | − source-only (points) |",
-             "|---|" + "---|" * n_folds + "---|---|---|"]
+    lines = [f"| method | seeds | {head} | target images | pooled target Dice | − source-only, same seeds (points) |",
+             "|---|---|" + "---|" * n_folds + "---|---|---|"]
     for r in rows:
         folds = " | ".join(_fmt(r["fold_dice"].get(k, math.nan)) for k in range(n_folds))
-        lines.append(f"| {r['method']}{'' if r['complete'] else ' (incomplete)'} | {folds} | {r['n_images']} | "
+        seeds = ",".join(str(seed) for seed in r["seeds"])
+        lines.append(f"| {r['method']}{'' if r['complete'] else ' (incomplete)'} | {seeds} | {folds} | {r['n_images']} | "
                      f"{_fmt(r['pooled_dice'])} | {_fmt(r['minus_source_only_points'], 1)} |")
     return lines
 
