@@ -92,9 +92,9 @@ def adaptation_rows(folds: list[Path]) -> list[dict]:
     for k, fold in enumerate(folds):
         for method, runs in _by_method(finished_runs(fold)).items():
             per_method.setdefault(method, {})[k] = runs
-    rows = []
+    rows, pooled = [], {}
     for method, by_fold in sorted(per_method.items()):
-        cases = _pooled_cases(by_fold)
+        cases = pooled[method] = _pooled_cases(by_fold)
         rows.append({"method": method, "folds": sorted(by_fold), "complete": len(by_fold) == len(folds),
                      "fold_dice": {k: mean_sd([r["test"]["dice"] for r in runs])[0] for k, runs in sorted(by_fold.items())},
                      "seeds": sorted({r["config"]["seed"] for runs in by_fold.values() for r in runs}),
@@ -104,11 +104,13 @@ def adaptation_rows(folds: list[Path]) -> list[dict]:
         if reference is None:
             row["minus_source_only_points"] = math.nan
             continue
-        mine = _pooled_cases(per_method[row["method"]])
-        theirs = _pooled_cases(per_method[reference], set(row["seeds"])) or _pooled_cases(per_method[reference])
+        reference_seeds = {r["config"]["seed"] for runs in per_method[reference].values() for r in runs}
+        seeds = (set(row["seeds"]) & reference_seeds) or reference_seeds  # no seed in common: all of source-only's
+        mine, theirs = pooled[row["method"]], _pooled_cases(per_method[reference], seeds)
         shared = sorted(set(mine) & set(theirs))
         row["minus_source_only_points"] = 100 * float(np.mean([mine[c] - theirs[c] for c in shared])) if shared else math.nan
         row["source_only_reference"] = reference
+        row["source_only_seeds"] = sorted(seeds)
     return rows
 
 
