@@ -74,15 +74,18 @@ def test_adaptation_difference_uses_the_methods_own_seeds(tmp_path):
     from aidemed.bench.robustness import adaptation_rows
 
     fold = tmp_path / "f0"
-    _fake_run(fold, "supervised", 0, {"x": 0.4})
-    _fake_run(fold, "supervised", 1, {"x": 0.8})
-    _fake_run(fold, "mean_teacher", 0, {"x": 0.5})
-    _fake_run(fold, "aide", 0, {"x": 0.5})
-    _fake_run(fold, "aide", 1, {"x": 0.9})
+    _fake_run(fold, "supervised", 0, {"x": 0.4, "y": 0.4})
+    _fake_run(fold, "supervised", 1, {"x": 0.8, "y": 0.8})
+    _fake_run(fold, "mean_teacher", 0, {"x": 0.5, "y": 0.5})
+    _fake_run(fold, "aide", 0, {"x": 0.5, "y": 0.5})
+    _fake_run(fold, "aide", 1, {"x": 0.9, "y": 0.9})
     rows = {r["method"]: r for r in adaptation_rows([fold])}
     assert rows["mean_teacher"]["minus_source_only_points"] == pytest.approx(10.0)  # vs seed 0 only (0.4), not 0.6
     assert rows["aide"]["minus_source_only_points"] == pytest.approx(10.0)  # 0.7 vs 0.6 over seeds 0 and 1
     assert rows["supervised"]["pooled_dice"] == pytest.approx(0.6) and rows["supervised"]["seeds"] == [0, 1]
+    assert rows["aide"]["paired_test"]["seeds"] == [0, 1] and rows["mean_teacher"]["paired_test"]["seeds"] == [0]
+    assert rows["aide"]["paired_test"]["mean_difference"] == pytest.approx(0.1)
+    assert rows["supervised"]["paired_test"] is None  # the reference itself
 
 
 def test_robustness_table_cli_writes_summary_and_refuses_a_non_sweep(tmp_path, capsys):
@@ -95,6 +98,7 @@ def test_robustness_table_cli_writes_summary_and_refuses_a_non_sweep(tmp_path, c
     table = (out / "summary.md").read_text()
     assert "| 50% | aide | 1 | 0.6000 ± 0.0000 | 0.750 |" in table
     assert "| supervised | 0 | 0.3000 | 1 | 0.3000 | 0.0 |" in table
+    assert table.count("p (paired Wilcoxon") == 1 and "| 0.0 | – |" in table  # the reference has no test
     assert json.loads((out / "summary.json").read_text())["command"].startswith("aidemed bench robustness-table")
     with pytest.raises(SystemExit, match="not a sweep folder"):
         main(["bench", "robustness-table", "--noise", f"0.25={tmp_path / 'missing'}", "-o", str(out)])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aidemed.bench.harness import plot_dice
+from aidemed.bench.harness import paired_test, plot_dice
 from aidemed.bench.report import mean_sd
 from aidemed.data.manifest import atomic_write_text
 
@@ -111,7 +111,14 @@ def adaptation_rows(folds: list[Path]) -> list[dict]:
         row["minus_source_only_points"] = 100 * float(np.mean([mine[c] - theirs[c] for c in shared])) if shared else math.nan
         row["source_only_reference"] = reference
         row["source_only_seeds"] = sorted(seeds)
+        row["paired_test"] = None if row["method"] == reference else paired_test(
+            _pooled_by_seed(per_method[row["method"]]), _pooled_by_seed(per_method[reference]))
     return rows
+
+
+def _pooled_by_seed(by_fold: dict[int, list[dict]]) -> dict[int, dict[str, float]]:
+    seeds = {r["config"]["seed"] for runs in by_fold.values() for r in runs}
+    return {seed: _pooled_cases(by_fold, {seed}) for seed in seeds}
 
 
 def _pooled_cases(by_fold: dict[int, list[dict]], seeds: set | None = None) -> dict[str, float]:
@@ -140,13 +147,15 @@ def noise_markdown(rows: list[dict]) -> list[str]:
 
 def adaptation_markdown(rows: list[dict], n_folds: int) -> list[str]:
     head = " | ".join(f"fold {k} Dice" for k in range(n_folds))
-    lines = [f"| method | seeds | {head} | target images | pooled target Dice | − source-only, same seeds (points) |",
-             "|---|---|" + "---|" * n_folds + "---|---|---|"]
+    lines = [f"| method | seeds | {head} | target images | pooled target Dice | − source-only, same seeds (points) | "
+             "p (paired Wilcoxon over images, same seeds) |",
+             "|---|---|" + "---|" * n_folds + "---|---|---|---|"]
     for r in rows:
         folds = " | ".join(_fmt(r["fold_dice"].get(k, math.nan)) for k in range(n_folds))
         seeds = ",".join(str(seed) for seed in r["seeds"])
         lines.append(f"| {r['method']}{'' if r['complete'] else ' (incomplete)'} | {seeds} | {folds} | {r['n_images']} | "
-                     f"{_fmt(r['pooled_dice'])} | {_fmt(r['minus_source_only_points'], 1)} |")
+                     f"{_fmt(r['pooled_dice'])} | {_fmt(r['minus_source_only_points'], 1)} | "
+                     f"{_fmt(r['paired_test']['p_value'], 3) if r.get('paired_test') else '–'} |")
     return lines
 
 
