@@ -1,0 +1,55 @@
+"""benchmarks/stu_oracle.py: source plus the labelled target training cases, scored on the target test."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aidemed.data.check import check_dataset
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stu_oracle.py"
+
+
+def _combine():
+    spec = importlib.util.spec_from_file_location("stu_oracle", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.combine
+
+
+def _renamed_copy(src: Path, dst: Path, prefix: str) -> Path:
+    """The prepared dataset under new case ids (a second site whose ids cannot clash)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("cache"))
+    rows = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["id"] = prefix + row["id"]
+    (dst / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    splits = json.loads((dst / "splits.json").read_text())
+    for key in ("train", "val", "test"):
+        splits[key] = [prefix + c for c in splits[key]]
+    splits["budgets"] = {k: [prefix + c for c in v] for k, v in splits["budgets"].items()}
+    (dst / "splits.json").write_text(json.dumps(splits))
+    return dst
+
+
+def test_train_is_source_plus_target_train_val_is_source_test_is_target(phantom_dir, tmp_path):
+    target = _renamed_copy(phantom_dir, tmp_path / "target", "t_")
+    out = _combine()(phantom_dir, target, tmp_path / "combined")
+    source_splits = json.loads((phantom_dir / "splits.json").read_text())
+    target_splits = json.loads((target / "splits.json").read_text())
+    splits = json.loads((out / "splits.json").read_text())
+    assert splits["train"] == source_splits["train"] + target_splits["train"]
+    assert splits["val"] == source_splits["val"] and splits["test"] == target_splits["test"]
+    assert splits["budgets"] == {"1": splits["train"]}
+    assert check_dataset(out, workers=1) == []
+    linked = out / "masks" / f"{target_splits['train'][0]}.png"
+    assert linked.is_symlink() and linked.resolve() == (target / "masks" / f"{target_splits['train'][0][2:]}.png").resolve()
+    with pytest.raises(SystemExit, match="already exists"):
+        _combine()(phantom_dir, target, out)
+
+
+def test_clashing_case_ids_are_refused(phantom_dir, tmp_path):
+    with pytest.raises(SystemExit, match="case ids also in"):
+        _combine()(phantom_dir, phantom_dir, tmp_path / "combined")
