@@ -6,6 +6,7 @@ epoch where the consistency term is active (lambda > 0, so the multi-view target
 the cost of one global label-correction pass, which runs on correction epochs only.
 
     python benchmarks/aide_cost.py --data DATA_DIR [--steps 20 --repeats 3]
+    python benchmarks/aide_cost.py --data DATA_DIR --net unet-base --cpu-bf16 --threads 1   # the sweep's set-up
 """
 
 from __future__ import annotations
@@ -53,12 +54,16 @@ def main(argv=None) -> int:
     parser.add_argument("--epoch", type=int, default=10, help="epoch whose lambda AIDE uses (> 0)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast on the CPU, as the sweeps run")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", default="benchmarks/results/aide_cost")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     began = time.perf_counter()
     cfg = TrainConfig(data=str(Path(args.data).resolve()), net=args.net, profile=args.profile, progress=False,
-                      labelled_fraction=args.fraction)
+                      labelled_fraction=args.fraction, cpu_bf16=args.cpu_bf16)
     dataset = load_dataset(cfg.data)
     data = semi_supervised_data(dataset, load_arrays(dataset, cfg.profile), dataset.load_splits(), args.fraction)
     # The bootstrap only sets the initial pseudo-masks; an untrained network costs the same to run.
@@ -84,6 +89,7 @@ def main(argv=None) -> int:
     ratio_with_correction = (seconds["aide"] + correction_seconds) / seconds["supervised"]
     result = {
         "command": " ".join(["python", *sys.argv]), "net": args.net, "profile": args.profile,
+        "cpu_bf16": args.cpu_bf16, "threads": torch.get_num_threads(),
         "batch_size": cfg.batch_size, "epoch_images": epoch_images, "lambda": aide.ramp(args.epoch),
         "images_per_second_median": median, "images_per_second_samples": samples,
         "seconds_per_epoch": seconds, "correction_pass_seconds": correction_seconds,
@@ -92,7 +98,8 @@ def main(argv=None) -> int:
     }
     out = Path(args.out)
     md = [
-        f"{args.net}, {args.profile} profile, batch {cfg.batch_size}, {epoch_images} training images per epoch, "
+        f"{args.net}, {args.profile} profile, {'bf16 autocast' if args.cpu_bf16 else 'fp32'}, "
+        f"{torch.get_num_threads()} torch thread(s), batch {cfg.batch_size}, {epoch_images} training images per epoch, "
         f"AIDE at epoch {args.epoch} (lambda {result['lambda']:.2f}, 4 views); {args.repeats} interleaved repeats "
         f"of {args.steps} steps, median.", "",
         "| method | images/s | s / epoch |", "|---|---|---|",

@@ -118,3 +118,28 @@ def test_bench_runs_every_method_at_fraction_one_outside_the_semi_setting(monkey
     assert planned == {"setting": "noisy", "keys": ["supervised-f1-s0", "aide-f1-s0"]}
     main(common)  # semi: with every mask AIDE has nothing to add, so only supervised runs at 1.0
     assert planned["keys"] == ["supervised-f1-s0"]
+
+
+def test_target_labelled_reference_is_one_more_row_scored_on_the_folds_own_cases(tmp_path, capsys):
+    from aidemed.bench.robustness import TARGET_LABELLED
+
+    f0, f1, r0, r1 = (tmp_path / n for n in ("f0", "f1", "r0", "r1"))
+    _fake_run(f0, "supervised", 0, {"x": 0.4, "y": 0.6})
+    _fake_run(f1, "supervised", 0, {"z": 0.2})
+    _fake_run(r0, "supervised", 0, {"x": 0.6, "y": 0.8})
+    _fake_run(r1, "supervised", 0, {"z": 0.5})
+    rows = {r["method"]: r for r in adaptation_rows([f0, f1], [r0, r1])}
+    reference = rows[TARGET_LABELLED]
+    assert reference["complete"] and reference["fold_dice"] == pytest.approx({0: 0.7, 1: 0.5})
+    assert reference["minus_source_only_points"] == pytest.approx(100 * (0.2 + 0.2 + 0.3) / 3)
+    assert rows["supervised"]["minus_source_only_points"] == pytest.approx(0.0)  # source-only stays the reference
+    out = tmp_path / "robust"
+    assert main(["bench", "robustness-table", "--adaptation", str(f0), str(f1),
+                 "--target-labelled", str(r0), str(r1), "-o", str(out)]) == 0
+    assert f"| {TARGET_LABELLED} | 0 | 0.7000 | 0.5000 | 3 | 0.6333 | 23.3 |" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit, match="one folder per --adaptation fold"):
+        main(["bench", "robustness-table", "--adaptation", str(f0), str(f1), "--target-labelled", str(r0), "-o", str(out)])
+    wrong = tmp_path / "wrong"
+    _fake_run(wrong, "supervised", 0, {"q": 0.9})
+    with pytest.raises(SystemExit, match="fold's own target test cases"):
+        main(["bench", "robustness-table", "--adaptation", str(f0), "--target-labelled", str(wrong), "-o", str(out)])

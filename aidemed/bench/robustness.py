@@ -7,6 +7,9 @@ dataset). These tables read the finished run folders of several such sweeps:
   share of its own Dice without noise; the audits' precision@k where `RUN/audit*/audit.json` exist.
 * adaptation: target-test Dice per (fold, method) and pooled over the folds' test images (each
   target image is scored in exactly one fold), with the difference to `source_only` in points.
+  Optionally, per fold, a sweep trained with the target's training masks (e.g.
+  benchmarks/stu_oracle.py's dataset) and scored on the same target test cases: the
+  target-labelled reference, a practical ceiling for what adaptation without those masks can gain.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from aidemed.bench.report import mean_sd
 from aidemed.data.manifest import atomic_write_text
 
 SOURCE_ONLY = ("source_only", "supervised")  # `supervised` in a DA sweep is the source-only model
+TARGET_LABELLED = "target-labelled supervised (reference)"
 
 
 def finished_runs(sweep: Path) -> list[dict]:
@@ -84,14 +88,25 @@ def _mean_precision(audits: list[dict]) -> dict[str, float]:
                                  if isinstance(a["precision_at_k"].get(name), (int, float))])) for name in names}
 
 
-def adaptation_rows(folds: list[Path]) -> list[dict]:
+def adaptation_rows(folds: list[Path], target_labelled: list[Path] | None = None) -> list[dict]:
     """One row per method: per-fold Dice (mean over seeds) and the Dice pooled over all folds' target test
     images (each image's Dice averaged over the seeds), with the pooled difference to source-only on the
-    method's own seeds (source-only's other seeds would mix seed luck into the difference)."""
+    method's own seeds (source-only's other seeds would mix seed luck into the difference).
+    `target_labelled`: one sweep per fold (same order) whose supervised runs saw the target's training
+    masks; they form one more row, checked to be scored on the fold's own target test cases."""
     per_method: dict[str, dict[int, list[dict]]] = {}
     for k, fold in enumerate(folds):
         for method, runs in _by_method(finished_runs(fold)).items():
             per_method.setdefault(method, {})[k] = runs
+    if target_labelled:
+        if len(target_labelled) != len(folds):
+            raise ValueError(f"{len(target_labelled)} target-labelled sweeps for {len(folds)} adaptation folds; "
+                             "give one per fold, in the folds' order")
+        for k, sweep in enumerate(target_labelled):
+            runs = [r for r in finished_runs(sweep) if r["config"]["method"] in SOURCE_ONLY]
+            _check_same_test_cases(sweep, runs, folds[k], [r for m in per_method.values() for r in m.get(k, [])])
+            if runs:
+                per_method.setdefault(TARGET_LABELLED, {})[k] = runs
     rows, pooled = [], {}
     for method, by_fold in sorted(per_method.items()):
         cases = pooled[method] = _pooled_cases(by_fold)
@@ -114,6 +129,16 @@ def adaptation_rows(folds: list[Path]) -> list[dict]:
         row["paired_test"] = None if row["method"] == reference else paired_test(
             _pooled_by_seed(per_method[row["method"]]), _pooled_by_seed(per_method[reference]))
     return rows
+
+
+def _check_same_test_cases(sweep: Path, runs: list[dict], fold: Path, fold_runs: list[dict]) -> None:
+    if not runs or not fold_runs:
+        return
+    theirs, mine = set(fold_runs[0]["case_dice"]), set(runs[0]["case_dice"])
+    if mine != theirs:
+        raise ValueError(f"{sweep}: its runs are scored on {len(mine)} test cases, the adaptation fold {fold} on "
+                         f"{len(theirs)}, {len(mine ^ theirs)} of them differ (e.g. {sorted(mine ^ theirs)[:3]}); "
+                         "a target-labelled reference must be scored on the fold's own target test cases")
 
 
 def _pooled_by_seed(by_fold: dict[int, list[dict]]) -> dict[int, dict[str, float]]:
@@ -159,17 +184,21 @@ def adaptation_markdown(rows: list[dict], n_folds: int) -> list[str]:
     return lines
 
 
-def write_robustness_tables(out: Path, noisy: dict[float, Path], adaptation: list[Path], command: str) -> dict:
+def write_robustness_tables(out: Path, noisy: dict[float, Path], adaptation: list[Path], command: str,
+                            target_labelled: list[Path] | None = None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    target_labelled = list(target_labelled or [])
     summary = {"command": command, "noise": noise_rows(noisy) if noisy else [],
-               "adaptation": adaptation_rows(adaptation) if adaptation else [],
+               "adaptation": adaptation_rows(adaptation, target_labelled) if adaptation else [],
                "noise_sweeps": {str(k): str(v) for k, v in sorted(noisy.items())},
-               "adaptation_folds": [str(p) for p in adaptation]}
+               "adaptation_folds": [str(p) for p in adaptation],
+               "target_labelled_folds": [str(p) for p in target_labelled]}
     lines = [f"# {out.name}", "", f"Built by `{command}` from the run folders of these sweeps "
              "(each has its own summary.md with the training commands, machine and config):", ""]
     lines += [f"- noise {k:.0%}: `{v}`" for k, v in sorted(noisy.items())]
     lines += [f"- adaptation fold {k}: `{p}`" for k, p in enumerate(adaptation)]
+    lines += [f"- target-labelled reference, fold {k}: `{p}`" for k, p in enumerate(target_labelled)]
     if summary["noise"]:
         lines += ["", "## Noisy masks (test Dice against the clean test masks)", "", *noise_markdown(summary["noise"])]
     if summary["adaptation"]:

@@ -34,6 +34,10 @@ def register(subparsers) -> None:
     robust.add_argument("--noise", nargs="+", default=[], metavar="LEVEL=DIR",
                         help="a noise level (share of training masks corrupted, e.g. 0.5) and its sweep folder")
     robust.add_argument("--adaptation", nargs="+", default=[], metavar="DIR", help="one sweep folder per fold")
+    robust.add_argument("--target-labelled", nargs="+", default=[], metavar="DIR",
+                        help="per adaptation fold (same order), a sweep trained with the target's training masks "
+                             "and scored on the fold's target test cases (benchmarks/stu_oracle.py): the "
+                             "target-labelled reference row")
     robust.add_argument("-o", "--output", required=True)
     robust.set_defaults(func=_robustness_table)
 
@@ -119,13 +123,22 @@ def _robustness_table(args) -> int:
             raise SystemExit(f"aidemed: error: --noise expects LEVEL=DIR (e.g. 0.5=results/busi_noisy_mixed50), got {item!r}")
         if not sep or not (Path(folder) / "runs").is_dir():
             raise SystemExit(f"aidemed: error: --noise {item!r}: {folder} is not a sweep folder (no runs/ inside)")
-    for folder in args.adaptation:
-        if not (Path(folder) / "runs").is_dir():
-            raise SystemExit(f"aidemed: error: --adaptation {folder}: not a sweep folder (no runs/ inside)")
+    for option, folders in (("--adaptation", args.adaptation), ("--target-labelled", args.target_labelled)):
+        for folder in folders:
+            if not (Path(folder) / "runs").is_dir():
+                raise SystemExit(f"aidemed: error: {option} {folder}: not a sweep folder (no runs/ inside)")
+    if args.target_labelled and len(args.target_labelled) != len(args.adaptation):
+        raise SystemExit(f"aidemed: error: --target-labelled needs one folder per --adaptation fold "
+                         f"({len(args.adaptation)}), got {len(args.target_labelled)}")
     words = ["aidemed", "bench", "robustness-table", *(["--noise", *args.noise] if args.noise else []),
-             *(["--adaptation", *args.adaptation] if args.adaptation else []), "-o", args.output]
+             *(["--adaptation", *args.adaptation] if args.adaptation else []),
+             *(["--target-labelled", *args.target_labelled] if args.target_labelled else []), "-o", args.output]
     command = " ".join(shlex.quote(w) for w in words)
-    write_robustness_tables(Path(args.output), noisy, [Path(f) for f in args.adaptation], command)
+    try:
+        write_robustness_tables(Path(args.output), noisy, [Path(f) for f in args.adaptation], command,
+                                [Path(f) for f in args.target_labelled])
+    except ValueError as error:
+        raise SystemExit(f"aidemed: error: {error}")
     print((Path(args.output) / "summary.md").read_text())
     return 0
 
