@@ -1,21 +1,15 @@
 """benchmarks/stu_folds.py: two complementary adaptation folds of a prepared target dataset."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from script_support import benchmark_script
 
 from aidemed.data.check import check_dataset
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stu_folds.py"
-
 
 def _make_folds():
-    spec = importlib.util.spec_from_file_location("stu_folds", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_folds
+    return benchmark_script("stu_folds").make_folds
 
 
 def test_folds_swap_halves_so_every_image_is_scored_once(phantom_dir, tmp_path):

@@ -1,22 +1,17 @@
 """benchmarks/stu_oracle.py: source plus the labelled target training cases, scored on the target test."""
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from script_support import benchmark_script
 
 from aidemed.data.check import check_dataset
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stu_oracle.py"
-
 
 def _combine():
-    spec = importlib.util.spec_from_file_location("stu_oracle", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.combine
+    return benchmark_script("stu_oracle").combine
 
 
 def _renamed_copy(src: Path, dst: Path, prefix: str) -> Path:

@@ -1,18 +1,11 @@
 """benchmarks/sweep_cost.py: the whole sweep's projected wall time from measured runs."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep_cost.py"
+from script_support import benchmark_script
 
 
 def _project():
-    spec = importlib.util.spec_from_file_location("sweep_cost", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.project
+    return benchmark_script("sweep_cost").project
 
 
 def _row(method, median, epochs=40, mean=None):
