@@ -7,6 +7,8 @@ selected on the source's val split and scored on the fold's target test cases. T
 one STU fold, a prepared dataset whose train split is BUSI's train plus the fold's STU train (with
 masks), val is BUSI's val and test is the fold's STU test; `aidemed bench label-efficiency --methods
 supervised --fractions 1.0` on it gives that reference. Files are linked, not copied.
+`--target-copies N` lists each labelled target training case N times (ids `CASE~copyK`), so the
+20 target images weigh more than 20 of ~470 in each epoch: a second, target-weighted reference.
 
     python benchmarks/stu_oracle.py /work/data/busi /work/data/stu-fold0 -o /work/data/busi+stu-fold0-labelled
 """
@@ -38,7 +40,13 @@ def _link(row: dict, root: Path, out: Path) -> dict:
     return linked
 
 
-def combine(source: Path, target: Path, out: Path) -> Path:
+def _copies(row: dict, n: int) -> list[dict]:
+    return [row] + [{**row, "id": f"{row['id']}~copy{k}"} for k in range(1, n)]
+
+
+def combine(source: Path, target: Path, out: Path, target_copies: int = 1) -> Path:
+    if target_copies < 1:
+        raise SystemExit(f"--target-copies must be at least 1, got {target_copies}")
     if out.exists():
         raise SystemExit(f"{out}: already exists; remove it first")
     source_splits = json.loads((source / "splits.json").read_text())
@@ -49,10 +57,11 @@ def combine(source: Path, target: Path, out: Path) -> Path:
         raise SystemExit(f"{target}: case ids also in {source}: {sorted(clash)[:5]}")
     for d in ("images", "masks"):
         (out / d).mkdir(parents=True)
-    train = list(source_splits["train"]) + list(target_splits["train"])
+    target_train = [copy for c in target_splits["train"] for copy in _copies(target_rows[c], target_copies)]
+    train = list(source_splits["train"]) + [row["id"] for row in target_train]
     val, test = list(source_splits["val"]), list(target_splits["test"])
     rows = [_link(source_rows[c], source, out) for c in source_splits["train"] + val]
-    rows += [_link(target_rows[c], target, out) for c in target_splits["train"] + test]
+    rows += [_link(row, target, out) for row in target_train + [target_rows[c] for c in test]]
     (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     info = json.loads((source / "dataset.json").read_text())
     info["name"] = out.name
@@ -69,5 +78,6 @@ if __name__ == "__main__":
     parser.add_argument("source", type=Path)
     parser.add_argument("target", type=Path)
     parser.add_argument("-o", "--out", type=Path, required=True)
+    parser.add_argument("--target-copies", type=int, default=1)
     args = parser.parse_args()
-    print(combine(args.source, args.target, args.out))
+    print(combine(args.source, args.target, args.out, args.target_copies))

@@ -48,3 +48,18 @@ def test_train_is_source_plus_target_train_val_is_source_test_is_target(phantom_
 def test_clashing_case_ids_are_refused(phantom_dir, tmp_path):
     with pytest.raises(SystemExit, match="case ids also in"):
         _combine()(phantom_dir, phantom_dir, tmp_path / "combined")
+
+
+def test_target_copies_repeat_only_the_labelled_target_training_cases(phantom_dir, tmp_path):
+    target = _renamed_copy(phantom_dir, tmp_path / "target", "t_")
+    out = _combine()(phantom_dir, target, tmp_path / "combined", target_copies=3)
+    source_splits = json.loads((phantom_dir / "splits.json").read_text())
+    target_splits = json.loads((target / "splits.json").read_text())
+    splits = json.loads((out / "splits.json").read_text())
+    assert len(splits["train"]) == len(source_splits["train"]) + 3 * len(target_splits["train"])
+    first = target_splits["train"][0]
+    assert {first, f"{first}~copy1", f"{first}~copy2"} <= set(splits["train"])
+    assert splits["test"] == target_splits["test"] and splits["val"] == source_splits["val"]
+    assert check_dataset(out, workers=1) == []
+    with pytest.raises(SystemExit, match="at least 1"):
+        _combine()(phantom_dir, target, tmp_path / "again", target_copies=0)
