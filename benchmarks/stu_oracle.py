@@ -6,7 +6,8 @@ network trained on the source's training cases *and* the labelled target trainin
 selected on the source's val split and scored on the fold's target test cases. This script writes, for
 one STU fold, a prepared dataset whose train split is BUSI's train plus the fold's STU train (with
 masks), val is BUSI's val and test is the fold's STU test; `aidemed bench label-efficiency --methods
-supervised --fractions 1.0` on it gives that reference. Files are linked, not copied.
+supervised --fractions 1.0` on it gives that reference. Its manifest points at the original
+files (absolute paths); nothing is copied.
 `--target-copies N` lists each labelled target training case N times (ids `CASE~copyK`), so the
 20 target images weigh more than 20 of ~470 in each epoch: a second, target-weighted reference.
 
@@ -17,31 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
-
-def _read_manifest(root: Path) -> dict[str, dict]:
-    rows = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines() if line.strip()]
-    return {row["id"]: row for row in rows}
+from aidemed.data.manifest import Case, Dataset, atomic_write_text, load_dataset, write_dataset
 
 
-def _link(row: dict, root: Path, out: Path) -> dict:
-    """The row with its files linked into out/images and out/masks under the case id."""
-    linked = dict(row)
-    images = []
-    for i, rel in enumerate(row["images"]):
-        name = f"images/{row['id']}_{i}{Path(rel).suffix}" if len(row["images"]) > 1 else f"images/{row['id']}{Path(rel).suffix}"
-        (out / name).symlink_to((root / rel).resolve())
-        images.append(name)
-    linked["images"] = images
-    mask = f"masks/{row['id']}{Path(row['mask']).suffix}"
-    (out / mask).symlink_to((root / row["mask"]).resolve())
-    linked["mask"] = mask
-    return linked
+def _in_place(dataset: Dataset, case: Case, case_id: str | None = None) -> Case:
+    """The case with absolute paths to its dataset's files (read in place), optionally under a new id."""
+    return replace(case, id=case_id or case.id, images=[str(p.resolve()) for p in dataset.image_paths(case)],
+                   mask=str(dataset.mask_path(case).resolve()))
 
 
-def _copies(row: dict, n: int) -> list[dict]:
-    return [row] + [{**row, "id": f"{row['id']}~copy{k}"} for k in range(1, n)]
+def _copy_ids(case_id: str, n: int) -> list[str]:
+    return [case_id] + [f"{case_id}~copy{k}" for k in range(1, n)]
 
 
 def combine(source: Path, target: Path, out: Path, target_copies: int = 1) -> Path:
@@ -49,27 +39,22 @@ def combine(source: Path, target: Path, out: Path, target_copies: int = 1) -> Pa
         raise SystemExit(f"--target-copies must be at least 1, got {target_copies}")
     if out.exists():
         raise SystemExit(f"{out}: already exists; remove it first")
-    source_splits = json.loads((source / "splits.json").read_text())
-    target_splits = json.loads((target / "splits.json").read_text())
-    source_rows, target_rows = _read_manifest(source), _read_manifest(target)
-    clash = set(source_rows) & set(target_rows)
+    src, tgt = load_dataset(source), load_dataset(target)
+    clash = {c.id for c in src.cases} & {c.id for c in tgt.cases}
     if clash:
         raise SystemExit(f"{target}: case ids also in {source}: {sorted(clash)[:5]}")
-    for d in ("images", "masks"):
-        (out / d).mkdir(parents=True)
-    target_train = [copy for c in target_splits["train"] for copy in _copies(target_rows[c], target_copies)]
-    train = list(source_splits["train"]) + [row["id"] for row in target_train]
+    source_splits, target_splits = src.load_splits(), tgt.load_splits()
+    target_train = [_in_place(tgt, tgt.case(c), copy) for c in target_splits["train"]
+                    for copy in _copy_ids(c, target_copies)]
     val, test = list(source_splits["val"]), list(target_splits["test"])
-    rows = [_link(source_rows[c], source, out) for c in source_splits["train"] + val]
-    rows += [_link(row, target, out) for row in target_train + [target_rows[c] for c in test]]
-    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    info = json.loads((source / "dataset.json").read_text())
-    info["name"] = out.name
-    info["extra"] = {"combined_from": {"source": str(source.resolve()), "target": str(target.resolve())}}
-    (out / "dataset.json").write_text(json.dumps(info, indent=2) + "\n")
+    cases = [_in_place(src, src.case(c)) for c in source_splits["train"] + val]
+    cases += target_train + [_in_place(tgt, tgt.case(c)) for c in test]
+    combined_from = {"source": str(source.resolve()), "target": str(target.resolve())}
+    write_dataset(out, replace(src.info, name=out.name, extra={"combined_from": combined_from}), cases)
+    train = list(source_splits["train"]) + [c.id for c in target_train]
     splits = {**source_splits, "train": train, "val": val, "test": test, "budgets": {"1": train},
-              "combined_from": {"source": str(source.resolve()), "target": str(target.resolve())}}
-    (out / "splits.json").write_text(json.dumps(splits, indent=1) + "\n")
+              "combined_from": combined_from}
+    atomic_write_text(out / "splits.json", json.dumps(splits, indent=1) + "\n")
     return out
 
 
