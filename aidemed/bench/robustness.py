@@ -100,8 +100,8 @@ def adaptation_rows(folds: list[Path], target_labelled: list[Path] | None = None
             per_method.setdefault(method, {})[k] = runs
     if target_labelled:
         if len(target_labelled) != len(folds):
-            raise ValueError(f"{len(target_labelled)} target-labelled sweeps for {len(folds)} adaptation folds; "
-                             "give one per fold, in the folds' order")
+            raise ValueError(f"{len(target_labelled)} target-labelled sweeps for {len(folds)} adaptation folds: "
+                             "give one folder per --adaptation fold, in the same order")
         for k, sweep in enumerate(target_labelled):
             runs = [r for r in finished_runs(sweep) if r["config"]["method"] in SOURCE_ONLY]
             _check_same_test_cases(sweep, runs, folds[k], [r for m in per_method.values() for r in m.get(k, [])])
@@ -190,7 +190,7 @@ def write_robustness_tables(out: Path, noisy: dict[float, Path], adaptation: lis
     out.mkdir(parents=True, exist_ok=True)
     target_labelled = list(target_labelled or [])
     summary = {"command": command, "noise": noise_rows(noisy) if noisy else [],
-               "adaptation": adaptation_rows(adaptation, target_labelled) if adaptation else [],
+               "adaptation": adaptation_rows(adaptation, target_labelled) if adaptation or target_labelled else [],
                "noise_sweeps": {str(k): str(v) for k, v in sorted(noisy.items())},
                "adaptation_folds": [str(p) for p in adaptation],
                "target_labelled_folds": [str(p) for p in target_labelled]}

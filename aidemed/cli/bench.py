@@ -127,9 +127,6 @@ def _robustness_table(args) -> int:
         for folder in folders:
             if not (Path(folder) / "runs").is_dir():
                 raise SystemExit(f"aidemed: error: {option} {folder}: not a sweep folder (no runs/ inside)")
-    if args.target_labelled and len(args.target_labelled) != len(args.adaptation):
-        raise SystemExit(f"aidemed: error: --target-labelled needs one folder per --adaptation fold "
-                         f"({len(args.adaptation)}), got {len(args.target_labelled)}")
     words = ["aidemed", "bench", "robustness-table", *(["--noise", *args.noise] if args.noise else []),
              *(["--adaptation", *args.adaptation] if args.adaptation else []),
              *(["--target-labelled", *args.target_labelled] if args.target_labelled else []), "-o", args.output]
