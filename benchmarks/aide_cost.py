@@ -7,6 +7,7 @@ the cost of one global label-correction pass, which runs on correction epochs on
 
     python benchmarks/aide_cost.py --data DATA_DIR [--steps 20 --repeats 3]
     python benchmarks/aide_cost.py --data DATA_DIR --net unet-base --cpu-bf16 --threads 1   # the sweep's set-up
+    ... --compile --channels-last   # compiled, channels-last networks (compiling runs in the warm-up)
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def images_per_second(cfg: TrainConfig, data, epoch: int, steps: int, bootstrap=
     if bootstrap is not None:
         method.bootstrap = bootstrap
     method.setup()
+    if cfg.compile:
+        method.compile_networks()
     trainer = Trainer(cfg, "/tmp/aide-cost-unused", torch.device("cpu"))
     generator = epoch_generator(cfg.seed, epoch)
     ctx = StepContext(epoch, 0, generator, torch.device("cpu"), cfg.augment, trainer.autocast, data)
@@ -55,6 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast on the CPU, as the sweeps run")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks (as `--compile`)")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last networks (as `--channels-last`)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--out", default="benchmarks/results/aide_cost")
     args = parser.parse_args(argv)
@@ -63,7 +68,8 @@ def main(argv=None) -> int:
 
     began = time.perf_counter()
     cfg = TrainConfig(data=str(Path(args.data).resolve()), net=args.net, profile=args.profile, progress=False,
-                      labelled_fraction=args.fraction, cpu_bf16=args.cpu_bf16)
+                      labelled_fraction=args.fraction, cpu_bf16=args.cpu_bf16,
+                      compile=args.compile, channels_last=args.channels_last)
     dataset = load_dataset(cfg.data)
     data = semi_supervised_data(dataset, load_arrays(dataset, cfg.profile), dataset.load_splits(), args.fraction)
     # The bootstrap only sets the initial pseudo-masks; an untrained network costs the same to run.
@@ -73,7 +79,9 @@ def main(argv=None) -> int:
     bootstrap = Predictor([create_model(cfg.net, data.in_channels, data.num_classes)], 0, data.num_classes,
                           torch.device("cpu"))
     supervised_cfg, aide_cfg = replace(cfg, method="supervised"), replace(cfg, method="aide")
-    images_per_second(supervised_cfg, data, args.epoch, 2)  # warm-up
+    images_per_second(supervised_cfg, data, args.epoch, 2)  # warm-up (and compilation, with --compile)
+    if args.compile:
+        images_per_second(aide_cfg, data, args.epoch, 2, bootstrap)
     samples = {"supervised": [], "aide": []}
     for _ in range(args.repeats):
         samples["supervised"].append(images_per_second(supervised_cfg, data, args.epoch, args.steps)[0])
@@ -89,7 +97,7 @@ def main(argv=None) -> int:
     ratio_with_correction = (seconds["aide"] + correction_seconds) / seconds["supervised"]
     result = {
         "command": " ".join(["python", *sys.argv]), "net": args.net, "profile": args.profile,
-        "cpu_bf16": args.cpu_bf16, "threads": torch.get_num_threads(),
+        "cpu_bf16": args.cpu_bf16, "compile": args.compile, "channels_last": args.channels_last, "threads": torch.get_num_threads(),
         "batch_size": cfg.batch_size, "epoch_images": epoch_images, "lambda": aide.ramp(args.epoch),
         "images_per_second_median": median, "images_per_second_samples": samples,
         "seconds_per_epoch": seconds, "correction_pass_seconds": correction_seconds,
@@ -99,7 +107,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     md = [
         f"{args.net}, {args.profile} profile, {'bf16 autocast' if args.cpu_bf16 else 'fp32'}, "
-        f"{torch.get_num_threads()} torch thread(s), batch {cfg.batch_size}, {epoch_images} training images per epoch, "
+        f"{'channels-last, ' if args.channels_last else ''}{'torch.compile, ' if args.compile else ''}{torch.get_num_threads()} torch thread(s), batch {cfg.batch_size}, {epoch_images} training images per epoch, "
         f"AIDE at epoch {args.epoch} (lambda {result['lambda']:.2f}, 4 views); {args.repeats} interleaved repeats "
         f"of {args.steps} steps, median.", "",
         "| method | images/s | s / epoch |", "|---|---|---|",

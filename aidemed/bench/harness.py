@@ -260,8 +260,11 @@ def _summary_markdown(out: Path, summary: dict) -> str:
 
 def _precision(env: dict, cfg: dict) -> str:
     if env.get("cuda"):
-        return "bf16 autocast on CUDA" if cfg.get("amp", True) else "fp32 on CUDA"
-    return "bf16 autocast on the CPU" if cfg.get("cpu_bf16") else "fp32 on the CPU"
+        precision = "bf16 autocast on CUDA" if cfg.get("amp", True) else "fp32 on CUDA"
+    else:
+        precision = "bf16 autocast on the CPU" if cfg.get("cpu_bf16") else "fp32 on the CPU"
+    return (precision + (", channels-last" if cfg.get("channels_last") else "")
+            + (", torch.compile" if cfg.get("compile") else ""))
 
 
 def _wall_time_note(env: dict) -> str:

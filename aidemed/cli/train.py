@@ -51,6 +51,11 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     parser.add_argument("--cpu-bf16", action="store_true",
                         help="bf16 autocast on the CPU too (about 1.5x faster with AMX / AVX512-BF16)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the networks (faster steps after tens of seconds of compiling; "
+                             "on the CPU needs a C++ compiler)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="networks in channels-last memory layout (faster convolutions on CPUs and GPUs)")
     parser.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0: default)")
     parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="a method option, e.g. --method-arg select=ensemble (repeatable)")
@@ -75,6 +80,7 @@ def config_from_args(args):
         seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
         iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp, cpu_bf16=args.cpu_bf16,
+        compile=args.compile, channels_last=args.channels_last,
         num_threads=args.threads, progress=not args.quiet, method_args=method_args,
     )
 

@@ -19,6 +19,18 @@ from aidemed.engine.seed import epoch_generator, mixed_precision
 from aidemed.methods.base import Method, StepContext
 
 
+def require_compiler(device: torch.device) -> None:
+    """torch.compile on the CPU generates C++; without a compiler it fails only at the first step, deep in
+    inductor, so say so before training starts."""
+    import os
+    import shutil
+
+    compiler = os.environ.get("CXX", "g++")
+    if device.type == "cpu" and shutil.which(compiler) is None:
+        raise RuntimeError(f"--compile on the CPU needs a C++ compiler ({compiler!r} not found on PATH; "
+                           "install g++ or set CXX), or train without --compile")
+
+
 class Interrupted(RuntimeError):
     """Raised by the `stop_after_steps` test hook to simulate a process killed mid-epoch."""
 
@@ -99,6 +111,9 @@ class Trainer:
     def fit(self, method: Method, val: ValidationSet, meta: dict, resume: bool = False) -> dict:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         method.setup()
+        if self.cfg.compile:
+            require_compiler(self.device)
+            method.compile_networks()
         start_epoch = self._resume(method) if resume and self.last_path.is_file() else 0
         steps_done = 0
         bar = _progress(self.cfg.epochs, start_epoch, self.cfg.progress)

@@ -108,7 +108,10 @@ class Method:
     # ----- building blocks for subclasses
     def new_network(self, key: str, seed_offset: int = 0) -> nn.Module:
         torch.manual_seed(self.cfg.seed * 7 + seed_offset)
-        net = create_model(self.cfg.net, self.data.in_channels, self.data.num_classes).to(self.device)
+        layout = torch.channels_last if self.cfg.channels_last else torch.preserve_format
+        # Before the optimiser exists, so its state tensors take the parameters' layout.
+        net = create_model(self.cfg.net, self.data.in_channels, self.data.num_classes).to(self.device,
+                                                                                         memory_format=layout)
         optimizer = make_optimizer(self.cfg, net.parameters())
         self.networks[key], self.optimizers[key] = net, optimizer
         self.schedulers[key] = make_scheduler(self.cfg, optimizer)
@@ -146,6 +149,13 @@ class Method:
         for scheduler in self.schedulers.values():
             scheduler.step()
         return {}
+
+    def compile_networks(self) -> None:
+        """Compile, in place, every network the method trains or validates (`nn.Module.compile` keeps the
+        state-dict keys, so checkpoints stay interchangeable with uncompiled runs)."""
+        modules = [*self.networks.values(), *(net for group in self.candidates().values() for net in group)]
+        for net in {id(net): net for net in modules}.values():
+            net.compile()
 
     def candidates(self) -> dict[str, list[nn.Module]]:
         """Models to validate: name -> networks whose softmax outputs are averaged."""
