@@ -143,3 +143,13 @@ def test_target_labelled_reference_is_one_more_row_scored_on_the_folds_own_cases
     _fake_run(wrong, "supervised", 0, {"q": 0.9})
     with pytest.raises(SystemExit, match="fold's own target test cases"):
         main(["bench", "robustness-table", "--adaptation", str(f0), "--target-labelled", str(wrong), "-o", str(out)])
+
+
+@pytest.mark.parametrize("p,printed", [(0.0305, "0.0305"), (4.38e-06, "4.38e-06"), (float("nan"), "–"), (None, "–")])
+def test_adaptation_table_prints_p_with_three_significant_digits(p, printed):
+    from aidemed.bench.robustness import adaptation_markdown
+
+    row = {"method": "aide", "seeds": [0], "fold_dice": {0: 0.5}, "n_images": 2, "pooled_dice": 0.5,
+           "minus_source_only_points": 1.0, "complete": True,
+           "paired_test": None if p is None else {"p_value": p}}
+    assert adaptation_markdown([row], 1)[-1].endswith(f"| {printed} |")

@@ -160,6 +160,11 @@ def _fmt(value: float, digits: int = 4) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _p_value(p: float) -> str:
+    """Three significant digits, as the label-efficiency tables print them (a tiny p stays readable)."""
+    return "–" if p is None or math.isnan(p) else f"{p:.3g}"
+
+
 def noise_markdown(rows: list[dict]) -> list[str]:
     lines = ["| noise (share of training masks corrupted) | method | seeds | test Dice (mean ± sd) | × own Dice at 0% | "
              "HD95 px | median s / epoch | audit precision@k |", "|---|---|---|---|---|---|---|---|"]
@@ -180,7 +185,7 @@ def adaptation_markdown(rows: list[dict], n_folds: int) -> list[str]:
         seeds = ",".join(str(seed) for seed in r["seeds"])
         lines.append(f"| {r['method']}{'' if r['complete'] else ' (incomplete)'} | {seeds} | {folds} | {r['n_images']} | "
                      f"{_fmt(r['pooled_dice'])} | {_fmt(r['minus_source_only_points'], 1)} | "
-                     f"{_fmt(r['paired_test']['p_value'], 3) if r.get('paired_test') else '–'} |")
+                     f"{_p_value(r['paired_test']['p_value']) if r.get('paired_test') else '–'} |")
     return lines
 
 
