@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aidemed.bench.report import mean_sd, record_command, recorded_commands, write_sweep_files
+from aidemed.bench.report import mean_sd, record_command, recorded_commands, save_figure, write_sweep_files
 from aidemed.engine.config import TrainConfig
 
 
@@ -309,5 +309,4 @@ def plot_dice(rows: list[dict], x: str, path: Path, xlabel: str, log_x: bool = F
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

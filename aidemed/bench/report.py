@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aidemed.data.io import replaced_atomically
 from aidemed.data.manifest import atomic_write_text
 
 
@@ -59,6 +60,15 @@ def mean_sd(values) -> tuple[float, float]:
     if not values:
         return math.nan, math.nan
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def save_figure(fig, path: Path) -> None:
+    """PNG written atomically (two jobs of one sweep may rebuild its plot at once), then closed."""
+    import matplotlib.pyplot as plt
+
+    with replaced_atomically(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
 
 
 def write_sweep_files(out: Path, summary: dict, runs: list[dict], markdown: str) -> None:

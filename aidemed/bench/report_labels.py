@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aidemed.bench.report import mean_sd, record_command, recorded_commands, write_sweep_files
+from aidemed.bench.report import mean_sd, record_command, recorded_commands, save_figure, write_sweep_files
 from aidemed.bench.simulated_reader import label_information
 
 # The report labels as read: each statement's own direction ("probably benign" -> benign, "cannot
@@ -346,5 +346,4 @@ def _plot(rows: list[dict], path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -9,7 +9,6 @@ changed dataset is re-decoded. 3D volumes become stacks of 2D slices (one sample
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aidemed.data.io import DataError, read_image, read_mask
+from aidemed.data.io import DataError, read_image, read_mask, replaced_atomically
 from aidemed.data.manifest import Case, Dataset
 
 CACHE_VERSION = 1
@@ -145,10 +144,9 @@ def load_arrays(dataset: Dataset, profile: str | int = "standard") -> ArraySet:
         for stale in path.parent.glob(f"arrays-{size}-*.npz"):
             if ".tmp" not in stale.name:  # another process's file being written
                 stale.unlink(missing_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, case_ids=arrays.case_ids, slice_index=arrays.slice_index, images=arrays.images,
-                 masks=arrays.masks, has_mask=arrays.has_mask)
-        os.replace(tmp, path)
+        with replaced_atomically(path, suffix=".tmp.npz") as tmp:
+            np.savez(tmp, case_ids=arrays.case_ids, slice_index=arrays.slice_index, images=arrays.images,
+                     masks=arrays.masks, has_mask=arrays.has_mask)
     except OSError as exc:
         warnings.warn(f"{path.parent}: cannot write the array cache ({exc}); continuing without it")
     return arrays

@@ -8,8 +8,12 @@ Arrays are channel-less and spatial-first in aidemed's order:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -20,6 +24,25 @@ SUPPORTED_SUFFIXES = NIFTI_SUFFIXES + IMAGE_2D_SUFFIXES
 
 class DataError(ValueError):
     """A data file that cannot be used; the message names the file and the problem."""
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file beside `path`, unique to this writer, that replaces `path` when the block ends
+    and is removed if the block fails. Readers see the old file or the whole new one; two processes
+    writing the same file (two sweep jobs rebuilding one summary) each leave a whole file, where a
+    shared temporary name let their bytes mix. `suffix` keeps writers that choose the format from the
+    name (numpy, PIL, nibabel) working."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -123,20 +146,18 @@ def read_mask(path: str | Path) -> tuple[np.ndarray, Geometry]:
 def write_mask(path: str | Path, mask: np.ndarray, geometry: Geometry | None = None) -> Path:
     """Write a label mask in the input's own format: PNG (label values) or NIfTI with its affine."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     mask = np.asarray(mask).astype(np.uint8)
-    tmp = path.with_name(path.name + ".tmp" + file_suffix(path))
-    if is_nifti(path):
-        import nibabel as nib
+    with replaced_atomically(path, suffix=file_suffix(path)) as tmp:
+        if is_nifti(path):
+            import nibabel as nib
 
-        affine = np.array(geometry.affine) if geometry is not None and geometry.affine else np.eye(4)
-        volume = np.moveaxis(mask, 0, -1) if mask.ndim == 3 else mask
-        nib.save(nib.Nifti1Image(volume, affine), str(tmp))
-    else:
-        from PIL import Image
+            affine = np.array(geometry.affine) if geometry is not None and geometry.affine else np.eye(4)
+            volume = np.moveaxis(mask, 0, -1) if mask.ndim == 3 else mask
+            nib.save(nib.Nifti1Image(volume, affine), str(tmp))
+        else:
+            from PIL import Image
 
-        Image.fromarray(mask).save(tmp, format="PNG")
-    tmp.replace(path)
+            Image.fromarray(mask).save(tmp, format="PNG")
     return path
 
 
@@ -145,9 +166,7 @@ def write_image_png(path: str | Path, image: np.ndarray) -> Path:
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     array = np.clip(np.asarray(image, dtype=np.float32), 0, 255).round().astype(np.uint8)
-    tmp = path.with_name(path.name + ".tmp.png")
-    Image.fromarray(array).save(tmp, format="PNG")
-    tmp.replace(path)
+    with replaced_atomically(path, suffix=".png") as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
     return path

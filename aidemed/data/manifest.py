@@ -12,11 +12,10 @@ be moved as a whole. Every method, benchmark and CLI command reads cases through
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from aidemed.data.io import DataError
+from aidemed.data.io import DataError, replaced_atomically
 
 FORMAT_NAME = "aidemed-dataset"
 FORMAT_VERSION = 1
@@ -110,9 +109,8 @@ class Dataset:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_dataset(root: str | Path, info: DatasetInfo, cases: list[Case]) -> Dataset:

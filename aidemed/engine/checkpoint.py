@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from aidemed.data.io import replaced_atomically
+
 
 class CheckpointError(RuntimeError):
     pass
@@ -17,13 +19,10 @@ class CheckpointError(RuntimeError):
 def save_checkpoint(path: str | Path, state: dict) -> Path:
     """Write to a temporary file in the same folder, fsync, then rename: a crash leaves the old file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with replaced_atomically(path) as tmp, open(tmp, "wb") as fh:
         torch.save(state, fh)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path
 
 
