@@ -153,3 +153,16 @@ def test_adaptation_table_prints_p_with_three_significant_digits(p, printed):
            "minus_source_only_points": 1.0, "complete": True,
            "paired_test": None if p is None else {"p_value": p}}
     assert adaptation_markdown([row], 1)[-1].endswith(f"| {printed} |")
+
+
+def test_noise_rows_say_which_training_path_timed_the_epochs(tmp_path):
+    sweep = tmp_path / "n25"
+    _fake_run(sweep, "supervised", 0, {"a": 0.5})
+    _fake_run(sweep, "aide", 0, {"a": 0.5})
+    config = sweep / "runs" / "aide-f1-s0" / "results.json"
+    result = json.loads(config.read_text())
+    result["config"].update(compile=True, channels_last=True)
+    config.write_text(json.dumps(result))
+    rows = {r["method"]: r for r in noise_rows({0.25: sweep})}
+    assert rows["aide"]["training_path"] == "compiled, channels-last"
+    assert rows["supervised"]["training_path"] == "eager"
