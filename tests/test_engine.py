@@ -174,3 +174,19 @@ def test_cpu_bf16_training_runs_and_is_recorded(fast_config, tmp_path, method):
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(row["train_loss"]) for row in history)
     assert 0.0 <= result["test"]["dice"] <= 1.0
+
+
+@pytest.mark.parametrize("native, cpu_bf16, warned", [(False, True, True), (True, True, False), (False, False, False),
+                                                      (None, True, False)])
+def test_cpu_bf16_warns_where_the_cpu_would_emulate_it(monkeypatch, native, cpu_bf16, warned):
+    import warnings
+
+    from aidemed.engine import seed
+
+    monkeypatch.setattr(seed, "cpu_has_native_bf16", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        message = seed.warn_if_bf16_is_emulated(torch.device("cpu"), cpu_bf16)
+    assert (message is not None) is warned
+    assert any("emulated" in str(w.message) for w in caught) is warned
+

@@ -25,6 +25,27 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); None when torch cannot tell."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if not all(callable(probe) for probe in probes):
+        return None
+    return any(probe() for probe in probes)
+
+
+def warn_if_bf16_is_emulated(device: torch.device, cpu_bf16: bool) -> str | None:
+    """--cpu-bf16 on a CPU without native bf16 runs, but slower than fp32 (emulated): say so once, before
+    a run spends hours at that speed. Returns the message (None when there is nothing to say)."""
+    import warnings
+
+    if device.type != "cpu" or not cpu_bf16 or cpu_has_native_bf16() is not False:
+        return None
+    message = ("--cpu-bf16 on a CPU without AVX512-BF16 or AMX: bf16 is emulated there and training is "
+               "several times slower than fp32 (lscpu shows the flags); train without --cpu-bf16")
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return message
+
+
 def mixed_precision(device: torch.device, enabled: bool, cpu: bool = False):
     """bf16 autocast on CUDA when `enabled`, on the CPU when `cpu`; otherwise a no-op context."""
     import contextlib

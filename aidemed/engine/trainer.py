@@ -15,7 +15,7 @@ from aidemed.engine.history import write_history
 from aidemed.engine.checkpoint import load_checkpoint, save_checkpoint
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import per_case_dice, predict_probs
-from aidemed.engine.seed import epoch_generator, mixed_precision
+from aidemed.engine.seed import epoch_generator, mixed_precision, warn_if_bf16_is_emulated
 from aidemed.methods.base import Method, StepContext
 
 
@@ -111,6 +111,7 @@ class Trainer:
     def fit(self, method: Method, val: ValidationSet, meta: dict, resume: bool = False) -> dict:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         method.setup()
+        warn_if_bf16_is_emulated(self.device, self.cfg.cpu_bf16)
         if self.cfg.compile:
             require_compiler(self.device)
             method.compile_networks()
