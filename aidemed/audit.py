@@ -10,6 +10,10 @@ image at the training size, and two scores are computed against the given mask:
                 (both empty: Dice 1). The ranking: most disagreement first.
   soft_score    mean over pixels of the model's probability of the given label: the per-pixel input
                 of cleanlab's segmentation scores (lower = more suspect).
+  confident_disagreement
+                the disagreement with each differing pixel weighted by the model's margin there:
+                where the model doubts, a differing right mask weighs little (a third ranking,
+                `aidemed_confident`; the gallery stays in disagreement order).
 
 With `--ensemble RUN2 ...` the networks of more runs on the same training data (other seeds, other
 methods) are averaged with the run's own: each model's own mistakes on right masks are partly its
@@ -102,6 +106,28 @@ def mask_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tens
     dice = per_case_dice(probs.argmax(1), given, case_index, num_cases, num_classes)
     of_given = probs.gather(1, given[:, None].long())[:, 0].flatten(1).mean(1)
     return (1 - dice).numpy(), mean_per_case(of_given, case_index, num_cases)
+
+
+def confident_disagreement(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int
+                           ) -> np.ndarray:
+    """Per case: 1 - Dice(model mask, given mask) with each differing pixel weighted by the model's
+    margin there (top probability minus the next; |2p - 1| for two classes), foreground classes averaged,
+    slices pooled; 0 when a class is absent from both.
+
+    A right mask on an image the model finds hard differs from the model mask where the model doubts, and
+    weighs little; a wrong mask differs where the model is sure. (Measured beside the plain
+    disagreement and cleanlab in benchmarks/audit_score_variants.py.)"""
+    top2 = probs.topk(2, dim=1).values
+    margin = (top2[:, 0] - top2[:, 1]).flatten(1)
+    prediction = probs.argmax(1).flatten(1)
+    given = given.flatten(1)
+    scores = []
+    for c in range(1, probs.shape[1]):
+        model_c, given_c = prediction == c, given == c
+        weighted = torch.zeros(num_cases).index_add_(0, case_index, ((model_c ^ given_c) * margin).sum(1))
+        area = torch.zeros(num_cases).index_add_(0, case_index, (model_c.sum(1) + given_c.sum(1)).float())
+        scores.append(torch.where(area > 0, weighted / area.clamp(min=1), torch.zeros_like(area)))
+    return torch.stack(scores, 1).mean(1).numpy()
 
 
 def cleanlab_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int
@@ -309,6 +335,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
         probs = predict_probs(networks, images, device=dev)
         networks_for = lambda case: networks  # noqa: E731
     disagreement, soft = mask_scores(probs, given, case_index, len(case_ids))
+    confident = confident_disagreement(probs, given, case_index, len(case_ids))
     lab = cleanlab_scores(probs, given, case_index, len(case_ids))
     sample_losses = training_losses(run_dir, len(data))
     loss_of_case = None if sample_losses is None else mean_per_case(sample_losses[rows_idx], case_index, len(case_ids))
@@ -326,7 +353,8 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     rows = []
     for c, case_id in enumerate(case_ids):
         samples = torch.nonzero(case_index == c).flatten()
-        row = {"case": str(case_id), "disagreement": float(disagreement[c]), "soft_score": float(soft[c])}
+        row = {"case": str(case_id), "disagreement": float(disagreement[c]), "soft_score": float(soft[c]),
+               "confident_disagreement": float(confident[c])}
         if lab is not None:
             row["cleanlab_score"] = float(lab[c])
         if loss_of_case is not None:
@@ -363,7 +391,8 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     if records:
         positives = {r["case"] for r in rows if r.get("corrupted")}
         rankings = {"aidemed_disagreement": [rows[i]["case"] for i in order],
-                    "aidemed_soft": [rows[i]["case"] for i in _order(soft, -disagreement)]}
+                    "aidemed_soft": [rows[i]["case"] for i in _order(soft, -disagreement)],
+                    "aidemed_confident": [rows[i]["case"] for i in _order(-confident, -disagreement)]}
         if lab is not None:
             rankings["cleanlab"] = [rows[i]["case"] for i in _order(lab)]
         if loss_of_case is not None:
@@ -407,7 +436,7 @@ def _dice(a: torch.Tensor, b: torch.Tensor, num_classes: int) -> float:
 
 
 def _write_csv(rows: list[dict], path: Path) -> None:
-    first = ["rank", "case", "disagreement", "soft_score", "cleanlab_score", "corrected_by_aide", "corrections",
+    first = ["rank", "case", "disagreement", "soft_score", "confident_disagreement", "cleanlab_score", "corrected_by_aide", "corrections",
              "corrupted", "corruption", "given_vs_clean_dice", "model_vs_clean_dice"]
     present = {k for r in rows for k in r}
     columns = [c for c in first if c in present] + sorted(present - set(first))

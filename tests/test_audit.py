@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from aidemed.audit import _order, cleanlab_scores, mask_scores, precision_at_k, recall_by_corruption
+from aidemed.audit import (_order, cleanlab_scores, confident_disagreement, mask_scores, precision_at_k,
+                           recall_by_corruption)
 from aidemed.cli.main import main
 from aidemed.engine.checkpoint import load_checkpoint
 from aidemed.engine.run import train
@@ -58,6 +59,33 @@ def test_the_obviously_wrong_mask_ranks_first():
     assert order[0] == 2 and order[1] == 1
     assert soft[2] < soft[1] < soft[0]  # the mean probability of the given label agrees
     assert soft[0] == pytest.approx(0.9)
+
+
+def test_confident_disagreement_weighs_each_differing_pixel_by_the_margin():
+    probs, given, index = _hand_made()  # margin 0.8 everywhere
+    confident = confident_disagreement(probs, given, index, 4)
+    disagreement, _ = mask_scores(probs, given, index, 4)
+    assert confident == pytest.approx(0.8 * disagreement)
+    assert confident[3] == pytest.approx(0.0)
+
+
+def test_confident_disagreement_discounts_the_pixels_the_model_doubts():
+    probs, given, index = _hand_made()
+    doubtful = probs.clone()
+    doubtful[1, 1, 12, :] = 0.45  # the given mask's extra row: the model leans to background but doubts
+    doubtful[1, 0, 12, :] = 0.55
+    sure, unsure = (confident_disagreement(p, given, index, 4)[1] for p in (probs, doubtful))
+    assert unsure < sure
+    assert mask_scores(doubtful, given, index, 4)[0][1] == pytest.approx(mask_scores(probs, given, index, 4)[0][1])
+
+
+def test_confident_disagreement_pools_slices_and_averages_classes():
+    probs = torch.zeros(2, 3, 4, 4)
+    probs[:, 0] = 1.0  # the model is sure it is all background
+    given = torch.zeros(2, 4, 4, dtype=torch.long)
+    given[0, 0, :2] = 1  # class 1 on slice 0 only, class 2 nowhere
+    scores = confident_disagreement(probs, given, torch.tensor([0, 0]), 1)
+    assert scores[0] == pytest.approx((1.0 + 0.0) / 2)
 
 
 def test_cleanlab_agrees_on_the_hand_made_case():
