@@ -8,9 +8,10 @@ def register(subparsers) -> None:
         "audit", help="rank a run's training masks by the model's disagreement; gallery for expert review",
         description="Rank the given (non-trusted) training masks of a finished run by 1 - Dice between the "
                     "model's mask and the given mask, list which labels AIDE replaced and when, and write "
-                    "audit.csv, audit.json, gallery/*.png and gallery.html. On a dataset from `aidemed data "
-                    "corrupt`, also report precision@k at finding the corrupted masks (and cleanlab's, when "
-                    "installed: pip install aidemed[audit]).")
+                    "audit.csv, audit.json, gallery/*.png and gallery.html. audit.csv also holds the soft score and "
+                    "the confident disagreement (each differing pixel weighted by the model's margin). On a "
+                    "dataset from `aidemed data corrupt`, also report precision@k of each ranking at finding "
+                    "the corrupted masks (and cleanlab's, when installed: pip install aidemed[audit]).")
     audit.add_argument("run", metavar="RUN_DIR", help="a finished training run folder")
     audit.add_argument("-o", "--output", default=None, help="output folder (default RUN_DIR/audit)")
     audit.add_argument("--top", type=int, default=12, help="gallery images for the N most suspect masks")
