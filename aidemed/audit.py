@@ -118,7 +118,7 @@ def confident_disagreement(probs: torch.Tensor, given: torch.Tensor, case_index:
     weighs little; a wrong mask differs where the model is sure. (Measured beside the plain
     disagreement and cleanlab in benchmarks/audit_score_variants.py.)"""
     top2 = probs.topk(2, dim=1).values
-    margin = (top2[:, 0] - top2[:, 1]).flatten(1)
+    margin = (top2[:, 0] - top2[:, 1]).float().flatten(1)
     prediction = probs.argmax(1).flatten(1)
     given = given.flatten(1)
     scores = []
@@ -436,8 +436,8 @@ def _dice(a: torch.Tensor, b: torch.Tensor, num_classes: int) -> float:
 
 
 def _write_csv(rows: list[dict], path: Path) -> None:
-    first = ["rank", "case", "disagreement", "soft_score", "confident_disagreement", "cleanlab_score", "corrected_by_aide", "corrections",
-             "corrupted", "corruption", "given_vs_clean_dice", "model_vs_clean_dice"]
+    first = ["rank", "case", "disagreement", "soft_score", "confident_disagreement", "cleanlab_score",
+             "corrected_by_aide", "corrections", "corrupted", "corruption", "given_vs_clean_dice", "model_vs_clean_dice"]
     present = {k for r in rows for k in r}
     columns = [c for c in first if c in present] + sorted(present - set(first))
     buffer = io.StringIO()

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from aidemed.audit import cleanlab_scores, load_networks, noise_records, precision_at_k, run_train_data
+from aidemed.audit import (_order, cleanlab_scores, confident_disagreement, load_networks, mask_scores, noise_records,
+                           precision_at_k, run_train_data)
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import predict_probs
 from aidemed.engine.run import environment
@@ -58,14 +59,15 @@ def component_max(p: np.ndarray, given: np.ndarray) -> np.ndarray:
 
 
 def variant_scores(p: np.ndarray, given: np.ndarray) -> dict[str, np.ndarray]:
-    """p: (N, H, W) foreground probability; given: (N, H, W) 0/1. Every variant but cleanlab."""
+    """p: (N, H, W) foreground probability; given: (N, H, W) 0/1. Every variant but cleanlab; the two the
+    audit reports come from aidemed.audit itself, so the benchmark measures what `aidemed audit` ranks by."""
+    probs = torch.from_numpy(np.stack([1 - p, p], axis=1))
+    labels, cases = torch.from_numpy(given).long(), torch.arange(len(p))
     model = (p > 0.5).astype(np.float64)
-    differ = (model != given) * np.abs(2 * p - 1)
-    area = model.reshape(len(p), -1).sum(1) + given.reshape(len(p), -1).sum(1)
     return {
-        "disagreement": 1 - soft_dice(model, given),
+        "disagreement": mask_scores(probs, labels, cases, len(p))[0],
         "soft_given": 1 - soft_dice(p, given),
-        "confidence_weighted": differ.reshape(len(p), -1).sum(1) / np.maximum(area, 1),
+        "confidence_weighted": confident_disagreement(probs, labels, cases, len(p)),
         "excess": soft_dice(p, model) - soft_dice(p, given),
         "component_max": component_max(p, given),
     }
@@ -92,7 +94,7 @@ def run_variants(run: Path, flip: bool) -> dict:
     scores["cleanlab"] = -cleanlab_scores(probs, given, torch.arange(len(ids)), len(ids))
     precision = {}
     for name in VARIANTS:
-        order = np.lexsort((np.arange(len(ids)), -scores[name]))
+        order = _order(-np.asarray(scores[name], dtype=np.float64))
         precision[name] = precision_at_k([ids[i] for i in order], corrupted)
     return {"run": str(run), "method": cfg.method, "seed": cfg.seed, "data": cfg.data, "k": len(corrupted),
             "n_audited": len(ids), "precision_at_k": precision}
