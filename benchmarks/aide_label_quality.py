@@ -18,6 +18,7 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from aidemed.engine.checkpoint import load_checkpoint
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import predict_probs
 from aidemed.engine.predict import Predictor
-from aidemed.engine.run import semi_supervised_data
+from aidemed.engine.run import environment, semi_supervised_data
 from aidemed.methods.aide import per_sample_dice
 from aidemed.nets import create_model
 
@@ -85,8 +86,9 @@ def run_label_quality(run: Path) -> dict:
             **score_labels(truth, bootstrap, copies, prediction, data.num_classes)}
 
 
-def markdown(rows: list[dict], command: str) -> str:
+def markdown(rows: list[dict], command: str, machine: str, seconds: float) -> str:
     lines = ["# AIDE's label copies against the hidden ground truth", "", f"Command: `{command}`", "",
+             f"Machine: {machine}; wall time {seconds:.0f} s.", "",
              "Mean per-case Dice to the true mask over the training cases without a budget mask. `bootstrap`: "
              "the supervised model's masks AIDE starts from (pseudo_label trains on them); `copy A/B`: the "
              "labels A and B trained on at the end of the run; `changed`: cases whose A copy a correction "
@@ -111,10 +113,13 @@ def main() -> None:
         runs = [r for r in runs if any(r.name.startswith(f"aide-f{f:g}-") for f in args.fractions)]
     if not runs:
         raise SystemExit(f"{args.sweep / 'runs'}: no finished AIDE runs")
+    began = time.perf_counter()
     rows = [run_label_quality(r) for r in runs]
+    seconds, machine = time.perf_counter() - began, environment()["processor"]
     command = " ".join(shlex.quote(w) for w in ["python", *sys.argv])
-    (args.sweep / "label_quality.json").write_text(json.dumps({"command": command, "runs": rows}, indent=2) + "\n")
-    text = markdown(rows, command)
+    (args.sweep / "label_quality.json").write_text(json.dumps(
+        {"command": command, "machine": machine, "seconds": seconds, "runs": rows}, indent=2) + "\n")
+    text = markdown(rows, command, machine, seconds)
     (args.sweep / "label_quality.md").write_text(text)
     print(text)
 

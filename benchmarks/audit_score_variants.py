@@ -128,7 +128,7 @@ def main(argv=None) -> None:
     command = "python benchmarks/audit_score_variants.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "audit_score_variants.json").write_text(
-        json.dumps({"command": command, "seconds": seconds, "results": results}, indent=2) + "\n")
+        json.dumps({"command": command, "machine": environment()["processor"], "seconds": seconds, "results": results}, indent=2) + "\n")
     (args.out / "audit_score_variants.md").write_text(markdown(results, command, seconds, not args.no_flip))
     print(markdown(results, command, seconds, not args.no_flip))
 

@@ -39,5 +39,6 @@ def test_a_run_without_corrections_keeps_the_bootstrap_masks(fast_config, tmp_pa
     assert result["changed_A"] == 0 and "changed_A_corrected" not in result
     assert result["copy_A"] == result["bootstrap"] == result["copy_B"]
     assert 0.0 <= result["last_epoch_A_prediction"] <= 1.0
-    text = script.markdown([result], "python benchmarks/aide_label_quality.py X")
+    text = script.markdown([result], "python benchmarks/aide_label_quality.py X", "Test CPU", 12.4)
     assert "| 0.25 | 0 |" in text and "Command: `python benchmarks/aide_label_quality.py X`" in text
+    assert "Machine: Test CPU; wall time 12 s." in text
