@@ -33,6 +33,36 @@ def test_bootstrap_run_is_reused_and_must_match(fast_config, tmp_path):
         train(other, tmp_path / "aide-other")
 
 
+def test_two_bootstrap_rounds_train_pseudo_label_on_the_supervised_masks(fast_config, tmp_path):
+    aide = replace(fast_config, method="aide", method_args={"bootstrap_rounds": 2})
+    train(aide, tmp_path / "aide")
+    round2 = json.loads((tmp_path / "aide" / "bootstrap_round2" / "results.json").read_text())["config"]
+    assert round2["method"] == "pseudo_label"
+    assert round2["method_args"]["bootstrap_run"] == str((tmp_path / "aide" / "bootstrap").resolve())
+    assert (tmp_path / "aide" / "bootstrap" / "results.json").is_file()
+
+
+def test_bootstrap_run_of_two_rounds_must_be_a_pseudo_label_run(fast_config, tmp_path):
+    train(fast_config, tmp_path / "sup")
+    pseudo = replace(fast_config, method="pseudo_label", method_args={"bootstrap_run": str(tmp_path / "sup")})
+    train(pseudo, tmp_path / "pseudo")
+    two_rounds = replace(fast_config, method="aide", method_args={"bootstrap_rounds": 2})
+    train(replace(two_rounds, method_args={**two_rounds.method_args, "bootstrap_run": str(tmp_path / "pseudo")}),
+          tmp_path / "aide")
+    assert not (tmp_path / "aide" / "bootstrap").exists()
+    with pytest.raises(ValueError, match="pseudo_label run of 1 bootstrap round"):
+        train(replace(two_rounds, method_args={"bootstrap_rounds": 2, "bootstrap_run": str(tmp_path / "sup")}),
+              tmp_path / "aide-wrong")
+    with pytest.raises(ValueError, match="needs a supervised run"):
+        train(replace(fast_config, method="aide", method_args={"bootstrap_run": str(tmp_path / "pseudo")}),
+              tmp_path / "aide-wrong-too")
+
+
+def test_bootstrap_rounds_below_one_are_refused(fast_config, tmp_path):
+    with pytest.raises(ValueError, match="bootstrap_rounds must be at least 1"):
+        train(replace(fast_config, method="pseudo_label", method_args={"bootstrap_rounds": 0}), tmp_path / "run")
+
+
 @pytest.mark.parametrize("probs,expected", [
     ([0.5, 0.5], 0.0),
     ([1.0, 0.0], 1.0),

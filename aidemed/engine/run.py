@@ -272,30 +272,66 @@ SUPERVISED_ALIASES = ("supervised", "source_only")
 
 
 def bootstrap_checkpoint(cfg: TrainConfig, run_dir: Path, data: TrainData) -> Path:
-    """The supervised model on the labelled cases that gives the first pseudo-masks.
+    """The model whose masks are the run's first pseudo-masks (its `best.pt`).
 
-    Trained (and resumed, and cached) in RUN/bootstrap with the run's own settings and training data:
-    only the cases with a given mask are trained on, so in domain adaptation it is the source-only
-    model. A sweep may point `bootstrap_run` at an existing supervised (or source_only) run of the same
-    budget and seed instead.
+    `bootstrap_rounds` (default 1, the paper) is the length of the chain that makes it: round 1 is
+    `supervised` on the labelled cases (in domain adaptation: the source-only model); each later round
+    is `pseudo_label` trained on the previous round's masks, a self-training round (ST++, Noisy Student)
+    that starts the method from better masks than the supervised model's. Rounds are trained (and
+    resumed, and cached) in RUN/bootstrap and RUN/bootstrap_round{R} with the run's own settings and
+    training data. `bootstrap_run` names an existing finished run to use as the chain's last model
+    instead: a supervised (or source_only) run for one round, a pseudo_label run of R - 1 rounds for R.
     """
-    from dataclasses import replace
-
-    wanted = replace(cfg, method="supervised", method_args={})
+    rounds = bootstrap_rounds(cfg)
     given = cfg.method_args.get("bootstrap_run")
-    folder = Path(given) if given else run_dir / "bootstrap"
-    results = folder / "results.json"
-    if results.is_file():
-        saved = TrainConfig.from_dict(json.loads(results.read_text())["config"])
-        if saved.method in SUPERVISED_ALIASES:
-            saved = replace(saved, method="supervised")
-        if replace(saved, **{k: getattr(wanted, k) for k in RUNTIME_ONLY}) != wanted:
-            raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
-                             "(same data, setting, budget, seed, network and schedule are required)")
-        return folder / "checkpoints" / "best.pt"
     if given:
-        raise ValueError(f"{folder}: bootstrap_run has no finished supervised run (results.json missing)")
-    train(wanted, folder, resume=(folder / "checkpoints" / "last.pt").is_file(), check=False, train_data=data)
+        folder = Path(given)
+        if not (folder / "results.json").is_file():
+            raise ValueError(f"{folder}: bootstrap_run has no finished run (results.json missing)")
+        _check_bootstrap_run(folder, cfg, rounds)
+        return folder / "checkpoints" / "best.pt"
+    return _train_bootstrap_round(cfg, rounds, run_dir, data)
+
+
+def bootstrap_rounds(cfg: TrainConfig) -> int:
+    rounds = int(cfg.method_args.get("bootstrap_rounds", 1))
+    if rounds < 1:
+        raise ValueError(f"bootstrap_rounds must be at least 1 (the supervised model), got {rounds}")
+    return rounds
+
+
+def _bootstrap_round_config(cfg: TrainConfig, rounds: int) -> TrainConfig:
+    """What round `rounds` of the chain trains, without the path of the round before it."""
+    if rounds == 1:
+        return replace(cfg, method="supervised", method_args={})
+    return replace(cfg, method="pseudo_label", method_args={} if rounds == 2 else {"bootstrap_rounds": rounds - 1})
+
+
+def _check_bootstrap_run(folder: Path, cfg: TrainConfig, rounds: int) -> None:
+    saved = TrainConfig.from_dict(json.loads((folder / "results.json").read_text())["config"])
+    if saved.method in SUPERVISED_ALIASES:
+        saved = replace(saved, method="supervised")
+    args = {k: v for k, v in saved.method_args.items() if k != "bootstrap_run" and (k, v) != ("bootstrap_rounds", 1)}
+    saved = replace(saved, method_args=args, **{k: getattr(cfg, k) for k in RUNTIME_ONLY})
+    wanted = _bootstrap_round_config(cfg, rounds)
+    if saved != wanted:
+        what = "a supervised run" if rounds == 1 else f"a pseudo_label run of {rounds - 1} bootstrap round(s)"
+        raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
+                         f"(needs {what} with the same data, setting, budget, seed, network and schedule)")
+
+
+def _train_bootstrap_round(cfg: TrainConfig, rounds: int, run_dir: Path, data: TrainData) -> Path:
+    folder = run_dir / ("bootstrap" if rounds == 1 else f"bootstrap_round{rounds}")
+    round_cfg = _bootstrap_round_config(cfg, rounds)
+    if rounds > 1:
+        previous = _train_bootstrap_round(cfg, rounds - 1, run_dir, data).parent.parent
+        round_cfg = replace(round_cfg, method_args={**round_cfg.method_args, "bootstrap_run": str(previous.resolve())})
+    if (folder / "results.json").is_file():
+        _check_bootstrap_run(folder, cfg, rounds)
+    else:
+        # A copy, since pseudo_label replaces the masks it is given; this run keeps its own.
+        train(round_cfg, folder, resume=(folder / "checkpoints" / "last.pt").is_file(), check=False,
+              train_data=replace(data))
     return folder / "checkpoints" / "best.pt"
 
 

@@ -78,7 +78,10 @@ class AIDEOptions:
     largest_component: bool = False
     trust_ground_truth: bool = True
     select: str = "best"  # best (better of A and B on val) | ensemble (their average)
-    bootstrap_run: str = ""  # a finished supervised run of this budget and seed to bootstrap from
+    bootstrap_run: str = ""  # a finished run of this budget and seed to bootstrap from (see bootstrap_rounds)
+    # Models in the chain that makes the first pseudo-masks: 1 = supervised on the labelled cases (the
+    # paper); 2 = then pseudo_label on its masks (one self-training round); see engine.run.bootstrap_checkpoint.
+    bootstrap_rounds: int = 1
 
     def __post_init__(self):
         if not 0 <= self.pseudo_share < 1:

@@ -34,6 +34,7 @@ def sigmoid_rampup(epoch: int, ramp_epochs: int) -> float:
 @dataclass
 class PseudoLabelOptions:
     bootstrap_run: str = ""
+    bootstrap_rounds: int = 1  # as AIDE's: 2 = train on the masks of a pseudo_label model (self-training)
 
 
 @register_method("pseudo_label")
