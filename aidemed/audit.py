@@ -214,7 +214,7 @@ def audit_folds(case_ids: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def cross_fitted_probs(cfg: TrainConfig, data, rows_idx: torch.Tensor, case_index: torch.Tensor,
-                       folds: np.ndarray, out: Path, device: torch.device, log=print
+                       folds: np.ndarray, out: Path, device: torch.device, log=print, flip: bool = False
                        ) -> tuple[torch.Tensor, list[list[torch.nn.Module]]]:
     """Out-of-sample probabilities for the audited samples: for each fold, a supervised model with the
     run's network and schedule trained on every training mask outside the fold (trusted ones included,
@@ -243,7 +243,7 @@ def cross_fitted_probs(cfg: TrainConfig, data, rows_idx: torch.Tensor, case_inde
         held_out = torch.nonzero(fold_of_sample[rows_idx] == fold).flatten()
         networks = Predictor.from_checkpoint(run / "checkpoints" / "best.pt", device).networks
         fold_networks.append(networks)
-        fold_probs = predict_probs(networks, data.images[rows_idx[held_out]], device=device)
+        fold_probs = predict_probs(networks, data.images[rows_idx[held_out]], device=device, flip=flip)
         if probs is None:
             probs = torch.zeros((len(rows_idx),) + tuple(fold_probs.shape[1:]))
         probs[held_out] = fold_probs
@@ -294,12 +294,13 @@ def clean_mask_at(dataset: Dataset, case_id: str, size: int, n_slices: int) -> t
 
 def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int = 12, model: str = "best",
               device: str = "auto", include_trusted: bool = False, gross_below: float = 0.9, cross_fit: int = 0,
-              ensemble: list | tuple = (), log=print) -> dict:
+              ensemble: list | tuple = (), flip: bool = False, log=print) -> dict:
     """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir.
 
     `precision_at_k_gross` scores the rankings on the gross corruptions only (given mask vs clean mask
     Dice below `gross_below`), with the subtler corrupted cases left out of the ranking: a corruption
     that moves the mask less than the model's own error cannot be told from annotator variation.
+    `flip` averages every prediction with the mirrored image's (rankings and gallery alike).
     """
     from aidemed.engine.seed import resolve_device
 
@@ -328,11 +329,11 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     out.mkdir(parents=True, exist_ok=True)
     if cross_fit:
         folds = audit_folds(case_ids, cross_fit, cfg.seed)
-        probs, fold_networks = cross_fitted_probs(cfg, data, rows_idx, case_index, folds, out, dev, log)
+        probs, fold_networks = cross_fitted_probs(cfg, data, rows_idx, case_index, folds, out, dev, log, flip)
         fold_of = dict(zip(case_ids.tolist(), folds.tolist()))
         networks_for = lambda case: fold_networks[fold_of[case]]  # noqa: E731
     else:
-        probs = predict_probs(networks, images, device=dev)
+        probs = predict_probs(networks, images, device=dev, flip=flip)
         networks_for = lambda case: networks  # noqa: E731
     disagreement, soft = mask_scores(probs, given, case_index, len(case_ids))
     confident = confident_disagreement(probs, given, case_index, len(case_ids))
@@ -382,7 +383,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
         row["rank"] = rank
     summary = {
         "run": str(run_dir.resolve()), "dataset": dataset.info.name, "setting": cfg.setting, "method": cfg.method,
-        "model": model, "n_networks": len(networks), "size": size, "n_audited": len(rows),
+        "model": model, "flip": flip, "n_networks": len(networks), "size": size, "n_audited": len(rows),
         "probabilities": _probabilities_source(cross_fit, ensemble), "ensemble": [str(Path(r).resolve()) for r in ensemble],
         "include_trusted": include_trusted, "n_corrected_by_aide": sum(r["corrected_by_aide"] for r in rows),
         "aide_corrections": corrections,
@@ -415,7 +416,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
 
     _write_csv(ranked, out / "audit.csv")
     shown = ranked[: max(int(top), 0)]
-    gallery = _write_gallery(shown, dataset, networks_for, size, data.num_classes, data.in_channels, dev, out)
+    gallery = _write_gallery(shown, dataset, networks_for, size, data.num_classes, data.in_channels, dev, out, flip)
     _write_html(shown, gallery, summary, out / "gallery.html")
     summary["gallery"] = [str(p.relative_to(out)) for p in gallery]
     atomic_write_text(out / "audit.json", json.dumps(summary, indent=2, default=float) + "\n")
@@ -487,7 +488,7 @@ def _safe(name: str) -> str:
 
 
 def _write_gallery(rows: list[dict], dataset: Dataset, networks_for, size: int, num_classes: int, in_channels: int,
-                   device: torch.device, out: Path) -> list[Path]:
+                   device: torch.device, out: Path, flip: bool = False) -> list[Path]:
     """One PNG per case at the case's own resolution (3D: the slice where model and mask differ most);
     `networks_for(case_id)` gives the networks whose mask the ranking used."""
     from PIL import Image
@@ -498,7 +499,7 @@ def _write_gallery(rows: list[dict], dataset: Dataset, networks_for, size: int, 
     for row in rows:
         case = dataset.case(row["case"])
         image, given = decode_case(dataset, case)
-        predictor = Predictor(networks_for(row["case"]), size, num_classes, device, in_channels=in_channels)
+        predictor = Predictor(networks_for(row["case"]), size, num_classes, device, in_channels=in_channels, flip=flip)
         pred, _ = predictor.predict_case(image)
         clean = None
         if case.extra.get("clean_mask"):

@@ -81,9 +81,7 @@ def run_variants(run: Path, flip: bool) -> dict:
     rows = data.indices(data.has_label & ~data.trusted)
     networks = load_networks(run, cfg, "last", data.in_channels, data.num_classes, torch.device("cpu"))
     images = data.images[rows]
-    probs = predict_probs(networks, images)
-    if flip:
-        probs = (probs + predict_probs(networks, images.flip(-1)).flip(-1)) / 2
+    probs = predict_probs(networks, images, flip=flip)
     given = data.masks[rows]
     records = noise_records(dataset)
     if not records:

@@ -263,3 +263,17 @@ def test_ensemble_audit_averages_the_runs_models(noisy_aide_run, tmp_path, phant
         audit_run(run, tmp_path / "bad", device="cpu", ensemble=[tmp_path / "other-data"])
     with pytest.raises(ValueError, match="not both"):
         audit_run(run, tmp_path / "bad", device="cpu", ensemble=[tmp_path / "sup"], cross_fit=2)
+
+
+def test_audit_with_flip_ranks_on_the_mirror_averaged_probabilities(noisy_aide_run, tmp_path, capsys):
+    _, run = noisy_aide_run
+    plain, flipped = tmp_path / "plain", tmp_path / "flipped"
+    assert main(["audit", str(run), "-o", str(plain), "--top", "1", "--device", "cpu"]) == 0
+    assert main(["audit", str(run), "-o", str(flipped), "--top", "1", "--device", "cpu", "--flip"]) == 0
+    assert "(with the mirrored image)" in capsys.readouterr().out
+    assert json.loads((flipped / "audit.json").read_text())["flip"] is True
+    assert json.loads((plain / "audit.json").read_text())["flip"] is False
+    score = {name: {r["case"]: float(r["disagreement"]) for r in csv.DictReader((out / "audit.csv").open())}
+             for name, out in (("plain", plain), ("flipped", flipped))}
+    assert score["plain"].keys() == score["flipped"].keys()
+    assert score["plain"] != score["flipped"]

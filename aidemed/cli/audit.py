@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     audit.add_argument("--ensemble", nargs="+", default=[], metavar="RUN_DIR",
                        help="more finished runs on the same training data (other seeds or methods) whose models "
                             "are averaged with the run's: fewer of one model's own mistakes on right masks")
+    audit.add_argument("--flip", action="store_true",
+                       help="average each prediction with the horizontally mirrored image's (test-time "
+                            "augmentation; measured to raise every ranking's precision@k, docs/robustness.md)")
     audit.add_argument("--device", default="auto")
     audit.set_defaults(func=_audit)
 
@@ -41,8 +44,9 @@ def _audit(args) -> int:
     out = Path(args.output) if args.output else Path(args.run) / "audit"
     summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
                         include_trusted=args.all_given, gross_below=args.gross_below,
-                        cross_fit=args.cross_fit, ensemble=args.ensemble)
-    print(f"{out}: {summary['n_audited']} masks ranked (audit.csv) with {summary['probabilities']} probabilities, "
+                        cross_fit=args.cross_fit, ensemble=args.ensemble, flip=args.flip)
+    print(f"{out}: {summary['n_audited']} masks ranked (audit.csv) with {summary['probabilities']} probabilities"
+          f"{' (with the mirrored image)' if summary['flip'] else ''}, "
           f"{len(summary['gallery'])} in gallery.html; "
           f"{summary['n_corrected_by_aide']} corrected by AIDE")
     if "precision_at_k" in summary:

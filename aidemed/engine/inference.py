@@ -17,8 +17,12 @@ from aidemed.nets import create_model
 
 @torch.no_grad()
 def predict_probs(networks: list[nn.Module], images: torch.Tensor, batch_size: int = 32,
-                  device: torch.device | None = None) -> torch.Tensor:
-    """Softmax averaged over the networks, (N, K, S, S) on the CPU; networks are put in eval mode."""
+                  device: torch.device | None = None, flip: bool = False) -> torch.Tensor:
+    """Softmax averaged over the networks, (N, K, S, S) on the CPU; networks are put in eval mode.
+
+    `flip`: also predict the horizontally mirrored images, mirror back and average (test-time
+    augmentation; left-right is a symmetry of the anatomy in most 2D views, as in nnU-Net's mirroring).
+    """
     device = device or next(networks[0].parameters()).device
     for net in networks:
         net.eval()
@@ -26,6 +30,9 @@ def predict_probs(networks: list[nn.Module], images: torch.Tensor, batch_size: i
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size].to(device)
         probs = sum(torch.softmax(net(x).float(), dim=1) for net in networks) / len(networks)
+        if flip:
+            mirrored = sum(torch.softmax(net(x.flip(-1)).float(), dim=1) for net in networks) / len(networks)
+            probs = (probs + mirrored.flip(-1)) / 2
         outputs.append(probs.cpu())
     return torch.cat(outputs) if outputs else torch.empty(0)
 
@@ -47,9 +54,9 @@ class Predictor:
     """The selected model of a run (one network, or an ensemble) at its training resolution."""
 
     def __init__(self, networks: list[nn.Module], size: int, num_classes: int, device: torch.device,
-                 in_channels: int = 1):
+                 in_channels: int = 1, flip: bool = False):
         self.networks, self.size, self.num_classes, self.device = networks, size, num_classes, device
-        self.in_channels = in_channels
+        self.in_channels, self.flip = in_channels, flip
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu") -> "Predictor":
@@ -69,7 +76,7 @@ class Predictor:
     def probs_at_size(self, images: np.ndarray) -> torch.Tensor:
         """(N, C, H, W) z-scored full-resolution samples -> (N, K, S, S) probabilities."""
         resized = torch.from_numpy(np.stack([resize_image(img, self.size) for img in images]))
-        return predict_probs(self.networks, resized, device=self.device)
+        return predict_probs(self.networks, resized, device=self.device, flip=self.flip)
 
     def predict_case(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(C, H, W) or (C, Z, X, Y) z-scored image -> (label map, probabilities) in its own geometry."""
