@@ -90,7 +90,8 @@ def markdown(rows: list[dict], command: str, machine: str, seconds: float) -> st
     lines = ["# AIDE's label copies against the hidden ground truth", "", f"Command: `{command}`", "",
              f"Machine: {machine}; wall time {seconds:.0f} s.", "",
              "Mean per-case Dice to the true mask over the training cases without a budget mask. `bootstrap`: "
-             "the supervised model's masks AIDE starts from (pseudo_label trains on them); `copy A/B`: the "
+             "the bootstrap model's masks AIDE starts from (the supervised model's, or with `bootstrap_rounds` "
+             "the chain's last pseudo_label model's); `copy A/B`: the "
              "labels A and B trained on at the end of the run; `changed`: cases whose A copy a correction "
              "replaced, with their Dice before and after; last column: the last-epoch network A's prediction.", "",
              "| fraction | seed | cases | bootstrap | copy A | copy B | changed (A) | changed: bootstrap -> corrected | last-epoch A prediction |",
