@@ -58,6 +58,20 @@ def test_bootstrap_run_of_two_rounds_must_be_a_pseudo_label_run(fast_config, tmp
               tmp_path / "aide-wrong-too")
 
 
+@pytest.mark.parametrize("rounds,method,method_args", [
+    (1, "supervised", {}),
+    (2, "pseudo_label", {}),
+    (3, "pseudo_label", {"bootstrap_rounds": 2}),
+])
+def test_each_bootstrap_round_trains_on_the_round_before(fast_config, rounds, method, method_args):
+    from aidemed.engine.run import _bootstrap_round_config
+
+    aide = replace(fast_config, method="aide", method_args={"bootstrap_rounds": rounds, "beta": 5})
+    made = _bootstrap_round_config(aide, rounds)
+    assert (made.method, made.method_args) == (method, method_args)
+    assert replace(made, method=aide.method, method_args=aide.method_args) == aide
+
+
 def test_bootstrap_rounds_below_one_are_refused(fast_config, tmp_path):
     with pytest.raises(ValueError, match="bootstrap_rounds must be at least 1"):
         train(replace(fast_config, method="pseudo_label", method_args={"bootstrap_rounds": 0}), tmp_path / "run")
