@@ -1,0 +1,47 @@
+"""benchmarks/bootstrap_rounds.py: one table of test Dice across sweep folders, with paired tests."""
+
+import json
+import sys
+
+import pytest
+from script_support import benchmark_script
+
+
+def _run(folder, method, fraction, seed, dice_per_case):
+    run = folder / "runs" / f"{method}-f{fraction:g}-s{seed}"
+    run.mkdir(parents=True)
+    mean = sum(dice_per_case) / len(dice_per_case)
+    (run / "results.json").write_text(json.dumps({
+        "config": {"method": method, "labelled_fraction": fraction, "seed": seed},
+        "test": {"dice": mean, "hd95": 10.0, "n_cases": len(dice_per_case)}, "n_labelled": 5,
+        "best": {"score": mean}, "seconds_per_epoch": 2.0}))
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "epoch_seconds": 2.0}) + "\n")
+    (run / "test_cases.csv").write_text("case,label,dice\n" + "".join(
+        f"c{i},1,{d}\n" for i, d in enumerate(dice_per_case)))
+
+
+def test_rows_ratio_and_paired_test(tmp_path, monkeypatch):
+    reference, variant = tmp_path / "ref", tmp_path / "variant"
+    _run(reference, "supervised", 1.0, 0, [0.8] * 6)
+    for seed in (0, 1):
+        _run(reference, "pseudo_label", 0.1, seed, [0.5, 0.6, 0.55, 0.5, 0.6, 0.52])
+        _run(variant, "pseudo_label", 0.1, seed, [0.6, 0.7, 0.65, 0.62, 0.71, 0.6])
+    out = tmp_path / "table"
+    monkeypatch.setattr(sys, "argv", ["bootstrap_rounds.py", "--fraction", "0.1", "--reference", str(reference),
+                                      f"one round={reference}:pseudo_label", f"two rounds={variant}:pseudo_label",
+                                      "--pairs", "two rounds|one round", "-o", str(out)])
+    benchmark_script("bootstrap_rounds").main()
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["supervised_full"] == pytest.approx(0.8)
+    two = next(r for r in result["rows"] if r["label"] == "two rounds")
+    assert two["dice_mean"] == pytest.approx(sum([0.6, 0.7, 0.65, 0.62, 0.71, 0.6]) / 6)
+    (test,) = result["paired_tests"]
+    assert test["comparison"] == "two rounds - one round" and test["n_images"] == 6
+    assert test["mean_difference"] == pytest.approx(0.1016667, abs=1e-6)
+    assert "| two rounds |" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("text", ["no-equals-sign", "label=folder-without-method", "=folder:method"])
+def test_an_entry_must_name_label_folder_and_method(text):
+    with pytest.raises(SystemExit, match="LABEL=SWEEP_FOLDER:METHOD"):
+        benchmark_script("bootstrap_rounds").parse_entry(text)
