@@ -51,6 +51,64 @@ def test_aide_in_a_sweep_bootstraps_from_the_sibling_supervised_run(fast_config,
     assert not (tmp_path / "runs" / "aide-f0.25-s0" / "bootstrap").exists()
 
 
+def test_a_run_folder_made_with_another_config_stops_the_sweep_before_training(fast_config, tmp_path):
+    spec = RunSpec("supervised", 1.0, 0)
+    run_sweep(fast_config, [spec], tmp_path)
+    results = tmp_path / "runs" / spec.key / "results.json"
+    before = results.read_text()
+    with pytest.raises(ValueError, match=r"supervised-f1-s0.*another config.*\['epochs'\]"):
+        run_sweep(replace(fast_config, epochs=3), [RunSpec("supervised", 0.25, 0), spec], tmp_path)
+    assert not (tmp_path / "runs" / "supervised-f0.25-s0").exists()  # checked before the first run trains
+    assert results.read_text() == before
+    # Runtime settings do not change what a run learns: the finished run still counts.
+    messages = []
+    run_sweep(replace(fast_config, num_threads=1, progress=True), [spec], tmp_path, log=messages.append)
+    assert "cached" in messages[0]
+
+
+@pytest.mark.parametrize("args, methods, shared, per_method", [
+    ({"select": "ensemble"}, ["aide"], {"select": "ensemble"}, {}),
+    ({"aide:bootstrap_rounds": 2, "pseudo_label:bootstrap_rounds": 3, "select": "a"}, ["aide", "pseudo_label"],
+     {"select": "a"}, {"aide": {"bootstrap_rounds": 2}, "pseudo_label": {"bootstrap_rounds": 3}}),
+])
+def test_split_method_args_into_shared_and_per_method(args, methods, shared, per_method):
+    from aidemed.bench.harness import split_method_args
+
+    assert split_method_args(args, methods) == (shared, per_method)
+
+
+def test_method_args_for_a_method_outside_the_sweep_or_unknown_to_it_are_refused(fast_config, tmp_path):
+    from aidemed.bench.harness import split_method_args
+
+    with pytest.raises(ValueError, match="'cps' is not one of the sweep's methods"):
+        split_method_args({"cps:x": 1}, ["aide", "supervised"])
+    with pytest.raises(ValueError, match="supervised-f0.25-s0: method 'supervised' takes no method options"):
+        run_sweep(replace(fast_config, method_args={"bootstrap_rounds": 2}), [RunSpec("supervised", 0.25, 0)],
+                  tmp_path)
+    with pytest.raises(ValueError, match="aide-f0.25-s0: unknown options"):
+        run_sweep(fast_config, [RunSpec("aide", 0.25, 0)], tmp_path, method_args={"aide": {"no_such": 1}})
+    assert not (tmp_path / "runs").exists()
+
+
+def test_two_bootstrap_rounds_in_a_sweep_start_from_the_sibling_pseudo_label_run(fast_config, tmp_path):
+    specs = [RunSpec("supervised", 0.25, 0), RunSpec("pseudo_label", 0.25, 0), RunSpec("aide", 0.25, 0)]
+    run_sweep(fast_config, specs, tmp_path, method_args={"aide": {"bootstrap_rounds": 2}})
+    runs = tmp_path / "runs"
+    pseudo = json.loads((runs / "pseudo_label-f0.25-s0" / "results.json").read_text())["config"]
+    aide = json.loads((runs / "aide-f0.25-s0" / "results.json").read_text())["config"]
+    assert pseudo["method_args"]["bootstrap_run"].endswith("supervised-f0.25-s0")
+    assert aide["method_args"] == {"bootstrap_rounds": 2,
+                                   "bootstrap_run": str((runs / "pseudo_label-f0.25-s0").resolve())}
+    assert not any((runs / "aide-f0.25-s0").glob("bootstrap*"))
+
+
+def test_bench_cli_takes_method_scoped_options(fast_config, tmp_path, capsys):
+    args = ["bench", "label-efficiency", "--data", fast_config.data, "--methods", "supervised",
+            "--fractions", "0.25", "--seeds", "0", "--method-arg", "aide:select=ensemble", "-o", str(tmp_path / "s")]
+    assert main(args) == 2
+    assert "'aide' is not one of the sweep's methods" in capsys.readouterr().err
+
+
 def test_demo_runs_end_to_end_and_prints_the_comparison(tmp_path, capsys):
     args = ["demo", "--workdir", str(tmp_path), "--cases", "24", "--epochs", "1", "--profile", "32"]
     assert main(args) == 0

@@ -45,3 +45,24 @@ def test_rows_ratio_and_paired_test(tmp_path, monkeypatch):
 def test_an_entry_must_name_label_folder_and_method(text):
     with pytest.raises(SystemExit, match="LABEL=SWEEP_FOLDER:METHOD"):
         benchmark_script("bootstrap_rounds").parse_entry(text)
+
+
+def test_folds_pool_their_test_images_without_a_reference(tmp_path, monkeypatch):
+    folds = [tmp_path / "fold0", tmp_path / "fold1"]
+    for fold, base in zip(folds, (0.8, 0.6)):
+        _run(fold, "supervised", 1.0, 0, [base, base, base])
+        _run(fold, "aide", 1.0, 0, [base + 0.1, base + 0.05, base + 0.02])
+    _run(folds[0], "aide", 1.0, 1, [0.9, 0.9, 0.9])  # a seed that fold 1 did not run: left out
+    pooled = "+".join(map(str, folds))
+    out = tmp_path / "table"
+    monkeypatch.setattr(sys, "argv", ["bootstrap_rounds.py", "--fraction", "1", f"source only={pooled}:supervised",
+                                      f"aide={pooled}:aide", "--pairs", "aide|source only", "-o", str(out)])
+    benchmark_script("bootstrap_rounds").main()
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["supervised_full"] is None
+    aide = next(r for r in result["rows"] if r["label"] == "aide")
+    assert aide["seeds"] == [0] and aide["n_images"] == 6
+    assert aide["dice_mean"] == pytest.approx((2.4 + 0.17 + 1.8 + 0.17) / 6)
+    (test,) = result["paired_tests"]
+    assert test["n_images"] == 6 and test["mean_difference"] == pytest.approx(0.34 / 6)
+    assert "| aide |" in out.with_suffix(".md").read_text() and "| – |" in out.with_suffix(".md").read_text()

@@ -45,20 +45,27 @@ def plan(methods: list[str], fractions: list[float], seeds: list[int],
     return specs
 
 
-def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print) -> list[dict]:
+def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print,
+              method_args: dict[str, dict] | None = None) -> list[dict]:
+    """Train every spec not yet finished in OUT/runs. base.method_args go to every method, `method_args`
+    maps a method name to options for its runs only. Each run's options are checked before the first
+    trains, and a run folder made with another config stops the sweep (its numbers would not be this
+    sweep's)."""
     from aidemed.engine.run import train
 
     out = Path(out)
+    configs = [_spec_config(base, spec, method_args or {}) for spec in specs]
+    for spec, cfg in zip(specs, configs):
+        _check_run_folder(cfg, out / "runs" / spec.key)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     record_command(out)
     results = []
-    for i, spec in enumerate(specs, start=1):
+    for i, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         run_dir = out / "runs" / spec.key
         if (run_dir / "results.json").is_file():
             log(f"[{i}/{len(specs)}] {spec.key}: cached")
             results.append(json.loads((run_dir / "results.json").read_text()))
             continue
-        cfg = replace(base, method=spec.method, labelled_fraction=spec.fraction, seed=spec.seed)
         cfg = _with_sibling_bootstrap(cfg, spec, out)
         resume = (run_dir / "checkpoints" / "last.pt").is_file()
         log(f"[{i}/{len(specs)}] {spec.key}: {'resuming' if resume else 'training'}")
@@ -71,19 +78,65 @@ def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print) -> 
     return results
 
 
+def split_method_args(method_args: dict, methods: list[str]) -> tuple[dict, dict[str, dict]]:
+    """`--method-arg KEY=VALUE` is for every method of a sweep, `--method-arg METHOD:KEY=VALUE` for one:
+    the shared options and the per-method ones."""
+    shared: dict = {}
+    per_method: dict[str, dict] = {}
+    for key, value in method_args.items():
+        if ":" not in key:
+            shared[key] = value
+            continue
+        method, option = key.split(":", 1)
+        if method not in methods:
+            raise ValueError(f"--method-arg {key}={value}: method {method!r} is not one of the sweep's "
+                             f"methods ({' '.join(methods)})")
+        per_method.setdefault(method, {})[option] = value
+    return shared, per_method
+
+
+def _spec_config(base: TrainConfig, spec: RunSpec, method_args: dict[str, dict]) -> TrainConfig:
+    from aidemed.methods import get_method
+
+    options = {**base.method_args, **method_args.get(spec.method, {})}
+    try:
+        get_method(spec.method).check_options(base.setting, options)
+    except ValueError as err:
+        raise ValueError(f"{spec.key}: {err}") from None
+    return replace(base, method=spec.method, labelled_fraction=spec.fraction, seed=spec.seed, method_args=options)
+
+
+def _check_run_folder(cfg: TrainConfig, run_dir: Path) -> None:
+    from aidemed.engine.run import learning_config_differences
+
+    saved = run_dir / "config.json"
+    if saved.is_file():
+        changed = learning_config_differences(json.loads(saved.read_text()), cfg)
+        if changed:
+            raise ValueError(f"{run_dir}: this run was made with another config than the sweep asks for "
+                             f"(differs in {changed}); use another output folder, or delete the run folder "
+                             "to train it again")
+
+
 def _with_sibling_bootstrap(cfg: TrainConfig, spec: RunSpec, out: Path) -> TrainConfig:
-    """Methods that start from a supervised model reuse the sweep's supervised run of the same
-    budget and seed (when it is finished) instead of training the same model again."""
+    """Methods that start from a bootstrap model reuse the sweep's run of that model (same budget and
+    seed, finished) instead of training it again: the `supervised` run for one bootstrap round, the
+    `pseudo_label` run of R - 1 rounds for R."""
+    from aidemed.engine.run import bootstrap_rounds
     from aidemed.methods import get_method
 
     saved = out / "runs" / spec.key / "config.json"
-    if saved.is_file():  # a started run keeps the options it started with, so it can be resumed
+    if saved.is_file():  # a started run keeps the bootstrap it started with, so it can be resumed
         return replace(cfg, method_args=json.loads(saved.read_text()).get("method_args", {}))
-    sibling = out / "runs" / RunSpec("supervised", spec.fraction, spec.seed).key
-    if getattr(get_method(spec.method), "needs_bootstrap", False) and "bootstrap_run" not in cfg.method_args \
-            and (sibling / "results.json").is_file():
-        return replace(cfg, method_args={**cfg.method_args, "bootstrap_run": str(sibling.resolve())})
-    return cfg
+    if not getattr(get_method(spec.method), "needs_bootstrap", False) or "bootstrap_run" in cfg.method_args:
+        return cfg
+    rounds = bootstrap_rounds(cfg)
+    sibling = out / "runs" / RunSpec("supervised" if rounds == 1 else "pseudo_label", spec.fraction, spec.seed).key
+    if not (sibling / "results.json").is_file():
+        return cfg
+    if rounds > 1 and bootstrap_rounds(TrainConfig.load(sibling / "config.json")) != rounds - 1:
+        return cfg
+    return replace(cfg, method_args={**cfg.method_args, "bootstrap_run": str(sibling.resolve())})
 
 
 def load_results(out: Path) -> list[dict]:

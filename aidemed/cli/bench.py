@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     sub = bench.add_subparsers(dest="bench_command", metavar="SWEEP")
 
     sweep = sub.add_parser("label-efficiency", help="methods x label fractions x seeds on one dataset")
-    add_train_arguments(sweep)
+    add_train_arguments(sweep, method_arg_help="a method option for every method of the sweep (KEY=VALUE) or for "
+                        "one (METHOD:KEY=VALUE), e.g. --method-arg aide:bootstrap_rounds=2 (repeatable)")
     sweep.add_argument("--methods", nargs="+", default=["supervised", "aide", "pseudo_label", "mean_teacher", "cps"])
     sweep.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.25, 1.0])
     sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -78,12 +79,16 @@ def register(subparsers) -> None:
 
 
 def _label_efficiency(args) -> int:
-    from aidemed.bench.harness import plan, run_sweep
+    from dataclasses import replace
+
+    from aidemed.bench.harness import plan, run_sweep, split_method_args
     from aidemed.cli.train import config_from_args
 
     if not args.output:
         raise SystemExit("aidemed: error: bench needs -o/--output, the sweep folder")
     base = config_from_args(args)
+    shared, per_method = split_method_args(base.method_args, list(args.methods))
+    base = replace(base, method_args=shared)
     full = args.full_supervision_only
     if full is None:
         full = ["supervised"] if base.setting == "semi" else list(args.methods)
@@ -96,7 +101,7 @@ def _label_efficiency(args) -> int:
     if not specs:
         raise SystemExit("aidemed: error: no runs to do: every method was left out at every fraction "
                          "(see --full-supervision-only)")
-    run_sweep(base, specs, Path(args.output))
+    run_sweep(base, specs, Path(args.output), method_args=per_method)
     print((Path(args.output) / "summary.md").read_text())
     return 0
 

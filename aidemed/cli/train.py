@@ -22,7 +22,10 @@ def register(subparsers) -> None:
     predict.set_defaults(func=_predict)
 
 
-def add_train_arguments(parser) -> None:
+METHOD_ARG_HELP = "a method option, e.g. --method-arg select=ensemble (repeatable)"
+
+
+def add_train_arguments(parser, method_arg_help: str = METHOD_ARG_HELP) -> None:
     from aidemed.engine.config import TrainConfig
 
     d = TrainConfig()
@@ -57,8 +60,7 @@ def add_train_arguments(parser) -> None:
     parser.add_argument("--channels-last", action="store_true",
                         help="networks in channels-last memory layout (faster convolutions on CPUs and GPUs)")
     parser.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0: default)")
-    parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="a method option, e.g. --method-arg select=ensemble (repeatable)")
+    parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE", help=method_arg_help)
     parser.add_argument("-o", "--output", default=None, help="run folder (default runs/DATASET-METHOD-fF-sSEED)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

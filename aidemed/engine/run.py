@@ -290,7 +290,7 @@ def bootstrap_checkpoint(cfg: TrainConfig, run_dir: Path, data: TrainData) -> Pa
             raise ValueError(f"{folder}: bootstrap_run has no finished run (results.json missing)")
         _check_bootstrap_run(folder, cfg, rounds)
         return folder / "checkpoints" / "best.pt"
-    return _train_bootstrap_round(cfg, rounds, run_dir, data)
+    return _train_bootstrap_round(cfg, rounds, run_dir, data) / "checkpoints" / "best.pt"
 
 
 def bootstrap_rounds(cfg: TrainConfig) -> int:
@@ -321,10 +321,11 @@ def _check_bootstrap_run(folder: Path, cfg: TrainConfig, rounds: int) -> None:
 
 
 def _train_bootstrap_round(cfg: TrainConfig, rounds: int, run_dir: Path, data: TrainData) -> Path:
+    """The finished run folder of the chain's round `rounds`, trained (or resumed) when it is missing."""
     folder = run_dir / ("bootstrap" if rounds == 1 else f"bootstrap_round{rounds}")
     round_cfg = _bootstrap_round_config(cfg, rounds)
     if rounds > 1:
-        previous = _train_bootstrap_round(cfg, rounds - 1, run_dir, data).parent.parent
+        previous = _train_bootstrap_round(cfg, rounds - 1, run_dir, data)
         round_cfg = replace(round_cfg, method_args={**round_cfg.method_args, "bootstrap_run": str(previous.resolve())})
     if (folder / "results.json").is_file():
         _check_bootstrap_run(folder, cfg, rounds)
@@ -332,7 +333,7 @@ def _train_bootstrap_round(cfg: TrainConfig, rounds: int, run_dir: Path, data: T
         # A copy, since pseudo_label replaces the masks it is given; this run keeps its own.
         train(round_cfg, folder, resume=(folder / "checkpoints" / "last.pt").is_file(), check=False,
               train_data=replace(data))
-    return folder / "checkpoints" / "best.pt"
+    return folder
 
 
 def _normalised_config(saved: dict) -> dict:
@@ -342,6 +343,21 @@ def _normalised_config(saved: dict) -> dict:
     except (TypeError, ValueError):
         pass
     return json.loads(json.dumps(saved))
+
+
+def learning_config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
+    """The config fields in which a saved run's config.json and cfg would train differently: runtime
+    settings (threads, device, compile, ...) and which finished run gave the bootstrap are left out, the
+    method's setting preset is applied to cfg as `train` applies it, and one bootstrap round is the default."""
+    def comparable(config: dict) -> dict:
+        config = {k: v for k, v in config.items() if k not in RUNTIME_ONLY}
+        config["method_args"] = {k: v for k, v in config.get("method_args", {}).items()
+                                 if k != "bootstrap_run" and (k, v) != ("bootstrap_rounds", 1)}
+        return config
+
+    previous = comparable(_normalised_config(saved))
+    current = comparable(json.loads(json.dumps(with_setting_options(cfg).to_dict())))
+    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
 
 
 def with_setting_options(cfg: TrainConfig) -> TrainConfig:

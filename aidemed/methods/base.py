@@ -88,13 +88,19 @@ class Method:
         self.sample_loss_steps = torch.zeros(len(data), dtype=torch.float64)
 
     def _options(self, overrides: dict):
+        return self.check_options(self.cfg.setting, overrides)
+
+    @classmethod
+    def check_options(cls, setting: str, overrides: dict):
+        """The method's options for a run of this setting; unknown keys raise ValueError (a sweep checks
+        every run's options this way before it trains the first)."""
         from aidemed.engine.config import merge_method_args
 
-        if self.Options is None:
+        if cls.Options is None:
             if overrides:
-                raise ValueError(f"method {self.name!r} takes no method options, got {sorted(overrides)}")
+                raise ValueError(f"method {cls.name!r} takes no method options, got {sorted(overrides)}")
             return None
-        return merge_method_args(self.Options(), self.method_args_for(self.cfg.setting, overrides))
+        return merge_method_args(cls.Options(), cls.method_args_for(setting, overrides))
 
     @classmethod
     def method_args_for(cls, setting: str, method_args: dict) -> dict:
