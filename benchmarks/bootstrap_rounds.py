@@ -66,7 +66,8 @@ def supervised_full(reference: Path) -> float:
 
 def markdown(result: dict) -> str:
     full = result["supervised_full"]
-    lines = [f"# Test Dice by bootstrap round, {result['fraction']:g} of the masks", "",
+    title = result.get("title") or f"Test Dice by bootstrap round, {result['fraction']:g} of the masks"
+    lines = [f"# {title}", "",
              f"Command: `{result['command']}`", ""]
     if full is not None:
         lines += [f"Supervised 100% (the ratio's denominator): {full:.4f} from `{result['reference']}`.", ""]
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, required=True)
     parser.add_argument("--reference", type=Path, default=None,
                         help="sweep with supervised at fraction 1, the ratio's denominator")
+    parser.add_argument("--title", default="", help="the table's heading (default: by bootstrap round at the fraction)")
     parser.add_argument("--pairs", nargs="*", default=[], help="LABEL_A|LABEL_B: test A - B")
     parser.add_argument("-o", "--out", type=Path, required=True, help="writes OUT.json and OUT.md")
     args = parser.parse_args()
@@ -106,7 +108,7 @@ def main() -> None:
         if test:
             tests.append({"comparison": f"{a} - {b}", **test})
     command = " ".join(shlex.quote(w) for w in ["python", *sys.argv])
-    result = {"command": command, "fraction": args.fraction, "reference": str(args.reference or ""),
+    result = {"command": command, "title": args.title, "fraction": args.fraction, "reference": str(args.reference or ""),
               "supervised_full": supervised_full(args.reference) if args.reference else None,
               "rows": rows, "paired_tests": tests}
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=2, default=float) + "\n")
