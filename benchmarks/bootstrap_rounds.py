@@ -8,8 +8,8 @@ benchmark, each scoring other images).
 
 One row per entry: mean ± sd of test Dice over seeds (a seed's Dice: the mean over its pooled test images),
 ÷ the reference sweep's supervised 100% (when --reference is given) and the entry's per-seed test Dice;
-then paired Wilcoxon tests over test images (each image's Dice difference
-averaged over the seeds both ran) for the listed pairs. Writes OUT.json and OUT.md with the command.
+then paired Wilcoxon tests over test images (each image's Dice difference averaged over the seeds both
+ran) for the listed pairs. Writes OUT.json and OUT.md with the command.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def markdown(result: dict) -> str:
         seeds = ", ".join(f"s{s} {d:.4f}" for s, d in sorted(r["per_seed"].items()))
         ratio = f"{r['dice_mean'] / full:.3f}" if full is not None else "–"
         lines.append(f"| {r['label']} | `{r['folder']}` ({r['method']}) | {len(r['seeds'])} | {r['n_images']} | "
-                     f"{r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | {ratio} | {seeds} | {r['median_epoch_seconds']:.1f} |")
+                     f"{r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | {ratio} | {seeds} | "
+                     f"{r['median_epoch_seconds']:.1f} |")
     lines += ["", "Paired Wilcoxon signed-rank tests over test images (seeds both ran):", "",
               "| comparison | seeds | images | mean Dice difference | median | p |", "|---|---|---|---|---|---|"]
     for t in result["paired_tests"]:
@@ -108,7 +109,8 @@ def main() -> None:
         if test:
             tests.append({"comparison": f"{a} - {b}", **test})
     command = " ".join(shlex.quote(w) for w in ["python", *sys.argv])
-    result = {"command": command, "title": args.title, "fraction": args.fraction, "reference": str(args.reference or ""),
+    result = {"command": command, "title": args.title, "fraction": args.fraction,
+              "reference": str(args.reference or ""),
               "supervised_full": supervised_full(args.reference) if args.reference else None,
               "rows": rows, "paired_tests": tests}
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=2, default=float) + "\n")

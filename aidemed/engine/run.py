@@ -311,13 +311,18 @@ def _check_bootstrap_run(folder: Path, cfg: TrainConfig, rounds: int) -> None:
     saved = TrainConfig.from_dict(json.loads((folder / "results.json").read_text())["config"])
     if saved.method in SUPERVISED_ALIASES:
         saved = replace(saved, method="supervised")
-    args = {k: v for k, v in saved.method_args.items() if k != "bootstrap_run" and (k, v) != ("bootstrap_rounds", 1)}
-    saved = replace(saved, method_args=args, **{k: getattr(cfg, k) for k in RUNTIME_ONLY})
+    saved = replace(saved, method_args=_learning_method_args(saved.method_args),
+                    **{k: getattr(cfg, k) for k in RUNTIME_ONLY})
     wanted = _bootstrap_round_config(cfg, rounds)
     if saved != wanted:
         what = "a supervised run" if rounds == 1 else f"a pseudo_label run of {rounds - 1} bootstrap round(s)"
         raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
                          f"(needs {what} with the same data, setting, budget, seed, network and schedule)")
+
+
+def _learning_method_args(method_args: dict) -> dict:
+    """method_args without the path of the run that gave the bootstrap, one bootstrap round being the default."""
+    return {k: v for k, v in method_args.items() if k != "bootstrap_run" and (k, v) != ("bootstrap_rounds", 1)}
 
 
 def _train_bootstrap_round(cfg: TrainConfig, rounds: int, run_dir: Path, data: TrainData) -> Path:
@@ -351,8 +356,7 @@ def learning_config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
     method's setting preset is applied to cfg as `train` applies it, and one bootstrap round is the default."""
     def comparable(config: dict) -> dict:
         config = {k: v for k, v in config.items() if k not in RUNTIME_ONLY}
-        config["method_args"] = {k: v for k, v in config.get("method_args", {}).items()
-                                 if k != "bootstrap_run" and (k, v) != ("bootstrap_rounds", 1)}
+        config["method_args"] = _learning_method_args(config.get("method_args", {}))
         return config
 
     previous = comparable(_normalised_config(saved))
