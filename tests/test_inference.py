@@ -1,10 +1,12 @@
-"""predict_probs: the softmax averaged over networks, optionally with the mirrored image."""
+"""predict_probs: the softmax averaged over networks, optionally with the mirrored image; AdaBN."""
 
 import pytest
 import torch
 from torch import nn
 
-from aidemed.engine.inference import Predictor, predict_probs
+import numpy as np
+
+from aidemed.engine.inference import Predictor, adapt_batchnorm, predict_probs
 
 
 class _RampNet(nn.Module):
@@ -41,3 +43,51 @@ def test_predictor_passes_flip_to_every_prediction(flip):
     predictor = Predictor([_RampNet()], size=6, num_classes=2, device=torch.device("cpu"), flip=flip)
     probs = predictor.probs_at_size(torch.zeros(1, 1, 6, 6).numpy())
     assert torch.allclose(probs, probs.flip(-1), atol=1e-6) == flip
+
+
+def _bn_net() -> nn.Module:
+    """Batch norm first, so its statistics are the images' own."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.BatchNorm2d(1, momentum=0.3), nn.Conv2d(1, 2, 3, padding=1))
+
+
+def test_adapt_batchnorm_takes_the_images_statistics_and_leaves_weights_alone():
+    net = _bn_net()
+    weights = {k: v.clone() for k, v in net.state_dict().items() if "running" not in k and "tracked" not in k}
+    images = torch.randn(10, 1, 8, 8) * 3 + 5
+    assert adapt_batchnorm([net], images, flip=False) == 1
+    bn = net[0]
+    assert torch.allclose(bn.running_mean, images.mean().reshape(1), atol=1e-5)
+    assert torch.allclose(bn.running_var, images.var().reshape(1), atol=1e-4)  # unbiased, as BN keeps it
+    assert bn.momentum == 0.3 and not net.training
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in weights.items())
+
+
+def test_adapt_batchnorm_averages_the_batches():
+    net = _bn_net()
+    images = torch.cat([torch.zeros(4, 1, 4, 4), torch.full((4, 1, 4, 4), 2.0)])
+    adapt_batchnorm([net], images, batch_size=4, flip=False)
+    assert net[0].running_mean.item() == pytest.approx(1.0)  # cumulative, not an exponential average
+
+
+def test_adapt_batchnorm_makes_a_constant_intensity_shift_invisible():
+    images = torch.randn(12, 1, 8, 8)
+    home, new_site = _bn_net(), _bn_net()
+    adapt_batchnorm([home], images)
+    adapt_batchnorm([new_site], images + 4.0)
+    assert torch.allclose(predict_probs([new_site], images + 4.0), predict_probs([home], images), atol=1e-5)
+    assert not torch.allclose(predict_probs([home], images + 4.0), predict_probs([home], images), atol=1e-2)
+
+
+def test_adapt_batchnorm_without_batch_norm_or_images():
+    assert adapt_batchnorm([nn.Conv2d(1, 2, 1)], torch.randn(2, 1, 4, 4)) == 0
+    with pytest.raises(ValueError, match="no images"):
+        adapt_batchnorm([_bn_net()], torch.empty(0, 1, 4, 4))
+
+
+def test_predictor_adapts_on_full_size_images_and_volume_slices():
+    predictor = Predictor([_bn_net()], size=8, num_classes=2, device=torch.device("cpu"))
+    image = np.full((1, 20, 30), 3.0, dtype=np.float32)
+    volume = np.full((1, 4, 16, 16), 3.0, dtype=np.float32)  # (C, Z, X, Y): 4 slices
+    assert predictor.adapt_batchnorm([image, volume]) == 1
+    assert predictor.networks[0][0].running_mean.item() == pytest.approx(3.0, abs=1e-4)

@@ -80,3 +80,26 @@ def test_predict_on_a_folder_of_numbered_single_channel_images(trained_run, tmp_
         write_image_png(images / f"scan_{i:04d}.png", np.random.default_rng(i).uniform(0, 255, (30, 30)))
     assert main(["predict", str(trained_run), str(images), "-o", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["scan_0000.png", "scan_0001.png", "scan_0002.png"]
+
+
+def test_predict_adapt_bn_adapts_to_the_inputs_without_touching_the_checkpoint(trained_run, tmp_path):
+    images = tmp_path / "images"
+    for i in range(4):
+        write_image_png(images / f"site_b_{i}.png", np.random.default_rng(i).uniform(0, 255, (32, 32)))
+    checkpoint = trained_run / "checkpoints" / "best.pt"
+    before = checkpoint.read_bytes()
+    assert main(["predict", str(trained_run), str(images), "-o", str(tmp_path / "out"), "--adapt-bn"]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4
+    assert checkpoint.read_bytes() == before
+
+
+def test_predict_adapt_bn_statistics_come_from_the_inputs(trained_run, tmp_path, monkeypatch):
+    from aidemed.engine import inference
+
+    seen = []
+    monkeypatch.setattr(inference, "adapt_batchnorm", lambda nets, images: seen.append(images.shape) or 1)
+    images = tmp_path / "images"
+    for i in range(3):
+        write_image_png(images / f"c{i}.png", np.random.default_rng(i).uniform(0, 255, (40, 50)))
+    assert main(["predict", str(trained_run), str(images), "-o", str(tmp_path / "out"), "--adapt-bn"]) == 0
+    assert seen and seen[0][0] == 3 and seen[0][-2:] == (32, 32)  # every input, at the model's size

@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     predict.add_argument("-o", "--output", required=True, help="folder for the predicted masks")
     predict.add_argument("--split", default=None, help="with a prepared dataset: only this split (e.g. test)")
     predict.add_argument("--overlay", action="store_true", help="also write overlay PNGs (image + mask outline)")
+    predict.add_argument("--adapt-bn", action="store_true",
+                         help="first re-estimate the model's batch-norm statistics on these input images "
+                              "(AdaBN: test-time adaptation to a new site's images; no masks needed)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_predict)
 
@@ -114,6 +117,6 @@ def _predict(args) -> int:
     from aidemed.engine.predict import predict_inputs
 
     written = predict_inputs(_model_path(args.model), args.input, args.output, split=args.split,
-                             overlay=args.overlay, device=args.device)
+                             overlay=args.overlay, device=args.device, adapt_bn=args.adapt_bn)
     print(f"{args.output}: wrote {len(written)} masks")
     return 0

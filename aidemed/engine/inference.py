@@ -37,6 +37,36 @@ def predict_probs(networks: list[nn.Module], images: torch.Tensor, batch_size: i
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
+@torch.no_grad()
+def adapt_batchnorm(networks: list[nn.Module], images: torch.Tensor, batch_size: int = 64,
+                    flip: bool = True) -> int:
+    """Replace every batch-norm layer's running statistics with those of `images` (N, C, S, S): AdaBN
+    (Li et al., 2018), the cheapest adaptation to a new site, whose scanner shifts intensity and texture
+    statistics more than shape. Weights are untouched; with `flip` the mirrored images count too.
+    Returns how many layers were adapted (0: the networks have no batch norm, nothing changed)."""
+    if len(images) == 0:
+        raise ValueError("adapt_batchnorm: no images to take the statistics from")
+    adapted = 0
+    for net in networks:
+        layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in layers]
+        for layer in layers:
+            layer.reset_running_stats()
+            layer.momentum = None  # a cumulative average over the batches, not an exponential one
+        net.train()
+        device = next(net.parameters()).device
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size].to(device)
+            net(x)
+            if flip:
+                net(x.flip(-1))
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        net.eval()
+        adapted += len(layers)
+    return adapted
+
+
 def per_case_dice(pred: torch.Tensor, target: torch.Tensor, case_index: torch.Tensor, num_cases: int,
                   num_classes: int) -> torch.Tensor:
     """Foreground-mean Dice per case from per-sample label maps; slices of a volume pool together.
@@ -77,6 +107,12 @@ class Predictor:
         """(N, C, H, W) z-scored full-resolution samples -> (N, K, S, S) probabilities."""
         resized = torch.from_numpy(np.stack([resize_image(img, self.size) for img in images]))
         return predict_probs(self.networks, resized, device=self.device, flip=self.flip)
+
+    def adapt_batchnorm(self, images: list[np.ndarray]) -> int:
+        """AdaBN on these z-scored (C, H, W) or (C, Z, X, Y) images (every slice of a volume counts)."""
+        samples = [s for image in images for s in (np.moveaxis(image, 1, 0) if image.ndim == 4 else image[None])]
+        resized = torch.from_numpy(np.stack([resize_image(s, self.size) for s in samples]))
+        return adapt_batchnorm(self.networks, resized)
 
     def predict_case(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(C, H, W) or (C, Z, X, Y) z-scored image -> (label map, probabilities) in its own geometry."""

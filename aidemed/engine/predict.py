@@ -62,17 +62,18 @@ def overlay_png(path: Path, image: np.ndarray, mask: np.ndarray) -> None:
 
 
 def predict_inputs(model: Path, source: str | Path, output: str | Path, split: str | None = None,
-                   overlay: bool = False, device: str = "auto") -> list[Path]:
+                   overlay: bool = False, device: str = "auto", adapt_bn: bool = False) -> list[Path]:
+    """Predict every input case; with `adapt_bn` the model's batch-norm statistics are first taken from
+    these same images (AdaBN: test-time adaptation to a new site, no labels needed)."""
     predictor = Predictor.from_checkpoint(model, resolve_device(device))
+    groups = _input_groups(Path(source), split, predictor.in_channels)
+    if adapt_bn:
+        if not predictor.adapt_batchnorm([_read_case(case_id, files, predictor)[0] for case_id, files in groups]):
+            raise DataError(f"{model}: --adapt-bn needs a network with batch norm; this one has none")
     output = Path(output)
     written = []
-    for case_id, files in _input_groups(Path(source), split, predictor.in_channels):
-        channels = [read_image(f) for f in files]
-        if len(channels) != predictor.in_channels:
-            raise DataError(f"{files[0]}: the model takes {predictor.in_channels} channel(s), "
-                            f"case {case_id} has {len(channels)} file(s)")
-        image = zscore(np.stack([c[0] for c in channels]))
-        geometry = channels[0][1]
+    for case_id, files in groups:
+        image, geometry = _read_case(case_id, files, predictor)
         mask, _ = predictor.predict_case(image)
         suffix = ".nii.gz" if is_nifti(files[0]) else ".png"
         written.append(write_mask(output / f"{case_id}{suffix}", mask, geometry))
@@ -81,3 +82,12 @@ def predict_inputs(model: Path, source: str | Path, output: str | Path, split: s
             shown = mask if mask.ndim == 2 else mask[mask.shape[0] // 2]
             overlay_png(output / "overlays" / f"{case_id}.png", middle, shown)
     return written
+
+
+def _read_case(case_id: str, files: list[Path], predictor: Predictor):
+    """The case's z-scored image (C, ...) and the first channel's geometry."""
+    channels = [read_image(f) for f in files]
+    if len(channels) != predictor.in_channels:
+        raise DataError(f"{files[0]}: the model takes {predictor.in_channels} channel(s), "
+                        f"case {case_id} has {len(channels)} file(s)")
+    return zscore(np.stack([c[0] for c in channels])), channels[0][1]
