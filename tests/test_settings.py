@@ -11,8 +11,10 @@ import torch
 from aidemed.data.cache import load_arrays
 from aidemed.data.manifest import load_dataset, write_dataset
 from aidemed.engine.config import TrainConfig
-from aidemed.engine.run import (TARGET_PREFIX, _guard_config, domain_adaptation_setting, get_setting, noisy_setting,
-                                semi_setting, train, trusted_subset, with_setting_options)
+from aidemed.engine.inference import Predictor, adapt_batchnorm
+from aidemed.engine.run import (TARGET_PREFIX, _guard_config, bootstrap_predictor, domain_adaptation_setting,
+                                get_setting, noisy_setting, semi_setting, train, trusted_subset,
+                                with_setting_options)
 from aidemed.methods.aide import AIDE
 
 
@@ -182,3 +184,32 @@ def test_cli_flags_reach_the_config_in_train_and_bench(phantom_dir, target_dir, 
     cfg = config_from_args(args)
     assert cfg.setting == "domain-adaptation" and cfg.target_data == str(target_dir.resolve())
     assert config_from_args(parser.parse_args(["train", "--data", str(phantom_dir)])).setting == "semi"
+
+
+def test_bootstrap_adapt_bn_gives_the_source_model_the_target_statistics(fast_config, target_dir, tmp_path):
+    cfg = replace(fast_config, setting="domain-adaptation", target_data=str(target_dir), labelled_fraction=1.0,
+                  epochs=1, iterations_per_epoch=2)
+    train(cfg, tmp_path / "source")
+    data = domain_adaptation_setting(cfg, *_inputs(cfg)).train
+    aide = replace(cfg, method="aide", method_args={"bootstrap_run": str(tmp_path / "source")})
+    plain = bootstrap_predictor(aide, tmp_path / "aide", data, torch.device("cpu"))
+    adapted = bootstrap_predictor(aide, tmp_path / "aide", data, torch.device("cpu"), adapt_bn=True)
+    reference = Predictor.from_checkpoint(tmp_path / "source" / "checkpoints" / "best.pt")
+    adapt_batchnorm(reference.networks, data.images[~data.has_label])  # the target training images only
+    means = [_first_batchnorm(p.networks[0]).running_mean for p in (plain, adapted, reference)]
+    assert not torch.allclose(means[0], means[1])
+    assert torch.allclose(means[1], means[2])
+
+
+def _first_batchnorm(net: torch.nn.Module) -> torch.nn.BatchNorm2d:
+    return next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_bootstrap_adapt_bn_is_an_option_of_the_bootstrapped_methods_only(fast_config, target_dir, tmp_path):
+    cfg = replace(fast_config, setting="domain-adaptation", target_data=str(target_dir), labelled_fraction=1.0,
+                  epochs=1, iterations_per_epoch=2, method="pseudo_label",
+                  method_args={"bootstrap_adapt_bn": True})
+    result = train(cfg, tmp_path / "pl")
+    assert result["method_options"]["bootstrap_adapt_bn"] is True
+    with pytest.raises(ValueError, match="bootstrap_adapt_bn"):
+        train(replace(cfg, method="mean_teacher"), tmp_path / "mt")

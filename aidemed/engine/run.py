@@ -30,7 +30,7 @@ from aidemed.data.io import read_mask
 from aidemed.data.manifest import Dataset, atomic_write_text, load_dataset
 from aidemed.data.splits import format_fraction, labelled_ids
 from aidemed.engine.config import TrainConfig
-from aidemed.engine.inference import Predictor
+from aidemed.engine.inference import Predictor, adapt_batchnorm
 from aidemed.engine.seed import resolve_device, seed_everything
 from aidemed.engine.trainer import Trainer, ValidationSet
 from aidemed.methods import TrainData, get_method
@@ -234,7 +234,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     val = ValidationSet(built.val, data.num_classes)
     method = get_method(cfg.method)(cfg, data, device)
     if getattr(method, "needs_bootstrap", False) and not bool(data.has_label.all()):
-        method.bootstrap = Predictor.from_checkpoint(bootstrap_checkpoint(cfg, run_dir, data), device)
+        method.bootstrap = bootstrap_predictor(cfg, run_dir, data, device,
+                                               getattr(method.options, "bootstrap_adapt_bn", False))
     meta = {"net": cfg.net, "in_channels": data.in_channels, "num_classes": data.num_classes,
             "size": resolve_size(cfg.profile), "method": cfg.method, "labels": dataset.info.labels}
 
@@ -269,6 +270,16 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
 RUNTIME_ONLY = ("progress", "device", "num_threads", "compile", "channels_last")
 # Method names that train exactly what `supervised` trains (a finished run of theirs is a valid bootstrap).
 SUPERVISED_ALIASES = ("supervised", "source_only")
+
+
+def bootstrap_predictor(cfg: TrainConfig, run_dir: Path, data: TrainData, device: torch.device,
+                        adapt_bn: bool = False) -> Predictor:
+    """The bootstrap model, with `adapt_bn` its batch-norm statistics taken from the cases without a
+    mask, the ones it is about to predict (AdaBN; in domain adaptation: the target's training images)."""
+    predictor = Predictor.from_checkpoint(bootstrap_checkpoint(cfg, run_dir, data), device)
+    if adapt_bn and not adapt_batchnorm(predictor.networks, data.images[~data.has_label]):
+        raise ValueError(f"bootstrap_adapt_bn: the bootstrap model ({cfg.net}) has no batch norm to adapt")
+    return predictor
 
 
 def bootstrap_checkpoint(cfg: TrainConfig, run_dir: Path, data: TrainData) -> Path:

@@ -82,6 +82,9 @@ class AIDEOptions:
     # Models in the chain that makes the first pseudo-masks: 1 = supervised on the labelled cases (the
     # paper); 2 = then pseudo_label on its masks (one self-training round); see engine.run.bootstrap_checkpoint.
     bootstrap_rounds: int = 1
+    # Re-estimate the bootstrap model's batch-norm statistics on the images it gives masks to (AdaBN)
+    # before it predicts them: in domain adaptation the source-only model then sees target statistics.
+    bootstrap_adapt_bn: bool = False
 
     def __post_init__(self):
         if not 0 <= self.pseudo_share < 1:

@@ -35,6 +35,7 @@ def sigmoid_rampup(epoch: int, ramp_epochs: int) -> float:
 class PseudoLabelOptions:
     bootstrap_run: str = ""
     bootstrap_rounds: int = 1  # as AIDE's: 2 = train on the masks of a pseudo_label model (self-training)
+    bootstrap_adapt_bn: bool = False  # as AIDE's: AdaBN on the unlabelled images before they get masks
 
 
 @register_method("pseudo_label")
