@@ -63,11 +63,12 @@ def test_channels_last_changes_the_layout_not_the_step(name):
     logs_plain, logs_fast = _step(plain), _step(fast)
     assert logs_fast["loss"] == pytest.approx(logs_plain["loss"], rel=1e-4)
     # Gradients, not the updated weights: Adam's first step is about lr * sign(grad), which magnifies
-    # rounding on gradients near zero.
+    # rounding on gradients near zero. Summation order changes with the thread count (a 5e-6 difference
+    # on a near-zero gradient with one thread), hence atol 1e-5, a hundredth of the median gradient (1e-3).
     for key in plain.networks:
         for p, q in zip(plain.networks[key].parameters(), fast.networks[key].parameters()):
             if p.grad is not None:
-                torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-6)
+                torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-5)
     # The optimiser's state was made after the layout change, so it shares the parameters' layout.
     for optimizer in fast.optimizers.values():
         for p, state in optimizer.state.items():
