@@ -103,3 +103,14 @@ def test_predict_adapt_bn_statistics_come_from_the_inputs(trained_run, tmp_path,
         write_image_png(images / f"c{i}.png", np.random.default_rng(i).uniform(0, 255, (40, 50)))
     assert main(["predict", str(trained_run), str(images), "-o", str(tmp_path / "out"), "--adapt-bn"]) == 0
     assert seen and seen[0][0] == 3 and seen[0][-2:] == (32, 32)  # every input, at the model's size
+
+
+def test_predict_adapt_bn_refuses_a_network_without_batch_norm(phantom_dir, tmp_path, capsys):
+    from aidemed.engine.config import TrainConfig
+
+    run = tmp_path / "instance-norm"  # MONAI's BasicUNet normalises per instance: no statistics to adapt
+    train(TrainConfig(data=str(phantom_dir), net="basicunet-small", profile="32", epochs=1, batch_size=4,
+                      iterations_per_epoch=1, progress=False), run)
+    assert main(["predict", str(run), str(phantom_dir), "--split", "test", "-o", str(tmp_path / "o"), "--adapt-bn"]) == 2
+    assert "best.pt: --adapt-bn needs a network with batch norm" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
