@@ -114,11 +114,14 @@ def markdown_body(result: dict) -> list[str]:
                      f"{r['dice_sd']:.4f} | {seeds} |")
     lines += ["", "Paired Wilcoxon signed-rank over the pooled target test images (each image's Dice difference "
               "averaged over the seeds both ran):", "",
-              "| row | against | seeds | images | mean difference (points) | median | p |", "|---|---|---|---|---|---|---|"]
+              "| row | against | seeds | images | mean difference (points) | median | p |",
+              "|---|---|---|---|---|---|---|"]
     for t in result["paired_tests"]:
         lines.append(f"| {t['row']} | {t['against']} | {len(t['seeds'])} | {t['n_images']} | "
-                     f"{100 * t['mean_difference']:+.2f} | {100 * t['median_difference']:+.2f} | {t['p_value']:.3g} |")
-    lines += ["", "| run | method | seed | recorded test Dice | as trained (re-scored) | + AdaBN |", "|---|---|---|---|---|---|"]
+                     f"{100 * t['mean_difference']:+.2f} | {100 * t['median_difference']:+.2f} | "
+                     f"{t['p_value']:.3g} |")
+    lines += ["", "| run | method | seed | recorded test Dice | as trained (re-scored) | + AdaBN |",
+              "|---|---|---|---|---|---|"]
     for r in result["runs"]:
         recorded = "–" if r["recorded_dice"] is None else f"{r['recorded_dice']:.4f}"
         lines.append(f"| `{r['run']}` | {r['method']} | {r['seed']} | {recorded} | {r['trained_dice']:.4f} | "

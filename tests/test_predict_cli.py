@@ -111,6 +111,7 @@ def test_predict_adapt_bn_refuses_a_network_without_batch_norm(phantom_dir, tmp_
     run = tmp_path / "instance-norm"  # MONAI's BasicUNet normalises per instance: no statistics to adapt
     train(TrainConfig(data=str(phantom_dir), net="basicunet-small", profile="32", epochs=1, batch_size=4,
                       iterations_per_epoch=1, progress=False), run)
-    assert main(["predict", str(run), str(phantom_dir), "--split", "test", "-o", str(tmp_path / "o"), "--adapt-bn"]) == 2
+    out = tmp_path / "o"
+    assert main(["predict", str(run), str(phantom_dir), "--split", "test", "-o", str(out), "--adapt-bn"]) == 2
     assert "best.pt: --adapt-bn needs a network with batch norm" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
+    assert not out.exists()
