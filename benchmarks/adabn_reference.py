@@ -15,11 +15,9 @@ images (each image's difference averaged over the seeds both ran) of every row a
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from aidemed.bench.report import mean_sd, write_benchmark
 from aidemed.data.cache import decode_case
 from aidemed.data.manifest import load_dataset
 from aidemed.engine.inference import Predictor
-from aidemed.engine.run import environment, evaluate_split
+from aidemed.engine.run import environment, score_split, summarize_split
 
 SOURCE_ONLY = "supervised"
 
@@ -52,22 +50,21 @@ def score_run(run: Path, flip: bool) -> dict:
         predictor = Predictor.from_checkpoint(checkpoint)
         predictor.flip = flip
         if mode == "adabn":
-            predictor.adapt_batchnorm([decode_case(target, target.case(c))[0] for c in splits["train"]])
-        with tempfile.TemporaryDirectory() as tmp:
-            csv_path = Path(tmp) / "test_cases.csv"
-            summary = evaluate_split(predictor, target, list(splits["test"]), csv_path)
-            scored[mode] = {"dice": summary["dice"], "per_image": _per_image(csv_path, target.root.name)}
+            predictor.adapt_batchnorm(decode_case(target, target.case(c))[0] for c in splits["train"])
+        rows = score_split(predictor, target, list(splits["test"]))
+        scored[mode] = {"dice": summarize_split(rows)["dice"],
+                        "per_image": _per_image(rows, target.root.name)}
     recorded = json.loads((run / "results.json").read_text())["test"]["dice"] if not flip else None
     return {"run": str(run), "method": cfg["method"], "seed": int(cfg["seed"]), "target": cfg["target_data"],
             "recorded_dice": recorded, **{f"{mode}_dice": s["dice"] for mode, s in scored.items()},
             "per_image": {mode: s["per_image"] for mode, s in scored.items()}}
 
 
-def _per_image(csv_path: Path, prefix: str) -> dict[str, float]:
+def _per_image(rows: list[dict], prefix: str) -> dict[str, float]:
+    """Each case's Dice averaged over its labels, keyed by dataset and case (folds score other images)."""
     per_case: dict[str, list[float]] = {}
-    with open(csv_path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            per_case.setdefault(f"{prefix}:{row['case']}", []).append(float(row["dice"]))
+    for row in rows:
+        per_case.setdefault(f"{prefix}:{row['case']}", []).append(float(row["dice"]))
     return {case: float(np.mean(d)) for case, d in per_case.items()}
 
 

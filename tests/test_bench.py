@@ -66,6 +66,21 @@ def test_a_run_folder_made_with_another_config_stops_the_sweep_before_training(f
     assert "cached" in messages[0]
 
 
+@pytest.mark.parametrize("saved_args, args, differs", [
+    ({}, {"bootstrap_adapt_bn": False, "bootstrap_rounds": 1}, False),  # given at the default = left out
+    ({"bootstrap_run": "/elsewhere/supervised"}, {}, False),  # which run gave the bootstrap does not count
+    ({}, {"bootstrap_adapt_bn": True}, True),
+    ({"beta": 10.0}, {"beta": 5.0}, True),
+])
+def test_learning_config_differences_compares_method_options_with_their_defaults(fast_config, saved_args, args,
+                                                                                 differs):
+    from aidemed.engine.run import learning_config_differences
+
+    saved = replace(fast_config, method="aide", method_args=saved_args).to_dict()
+    changed = learning_config_differences(saved, replace(fast_config, method="aide", method_args=args))
+    assert changed == (["method_args"] if differs else [])
+
+
 @pytest.mark.parametrize("args, methods, shared, per_method", [
     ({"select": "ensemble"}, ["aide"], {"select": "ensemble"}, {}),
     ({"aide:bootstrap_rounds": 2, "pseudo_label:bootstrap_rounds": 3, "select": "a"}, ["aide", "pseudo_label"],

@@ -3,6 +3,7 @@ test scoring and `aidemed predict` (probabilities resized back, then argmax)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,12 @@ class Predictor:
         resized = torch.from_numpy(np.stack([resize_image(img, self.size) for img in images]))
         return predict_probs(self.networks, resized, device=self.device, flip=self.flip)
 
-    def adapt_batchnorm(self, images: list[np.ndarray]) -> int:
-        """AdaBN on these z-scored (C, H, W) or (C, Z, X, Y) images (every slice of a volume counts)."""
-        samples = [s for image in images for s in (np.moveaxis(image, 1, 0) if image.ndim == 4 else image[None])]
-        resized = torch.from_numpy(np.stack([resize_image(s, self.size) for s in samples]))
-        return adapt_batchnorm(self.networks, resized)
+    def adapt_batchnorm(self, images: Iterable[np.ndarray]) -> int:
+        """AdaBN on these z-scored (C, H, W) or (C, Z, X, Y) images (every slice of a volume counts). Each
+        is resized as it comes, so a generator keeps only the model-size samples in memory."""
+        resized = [resize_image(s, self.size) for image in images
+                   for s in (np.moveaxis(image, 1, 0) if image.ndim == 4 else image[None])]
+        return adapt_batchnorm(self.networks, torch.from_numpy(np.stack(resized)) if resized else torch.empty(0))
 
     def predict_case(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(C, H, W) or (C, Z, X, Y) z-scored image -> (label map, probabilities) in its own geometry."""

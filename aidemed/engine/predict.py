@@ -68,7 +68,8 @@ def predict_inputs(model: Path, source: str | Path, output: str | Path, split: s
     predictor = Predictor.from_checkpoint(model, resolve_device(device))
     groups = _input_groups(Path(source), split, predictor.in_channels)
     if adapt_bn:
-        if not predictor.adapt_batchnorm([_read_case(case_id, files, predictor)[0] for case_id, files in groups]):
+        # A first pass over the inputs: the statistics must be set before the first case is predicted.
+        if not predictor.adapt_batchnorm(_read_case(case_id, files, predictor)[0] for case_id, files in groups):
             raise DataError(f"{model}: --adapt-bn needs a network with batch norm; this one has none")
     output = Path(output)
     written = []

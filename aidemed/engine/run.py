@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -322,18 +322,26 @@ def _check_bootstrap_run(folder: Path, cfg: TrainConfig, rounds: int) -> None:
     saved = TrainConfig.from_dict(json.loads((folder / "results.json").read_text())["config"])
     if saved.method in SUPERVISED_ALIASES:
         saved = replace(saved, method="supervised")
-    saved = replace(saved, method_args=_learning_method_args(saved.method_args),
+    saved = replace(saved, method_args=_learning_method_args(saved.method, saved.setting, saved.method_args),
                     **{k: getattr(cfg, k) for k in RUNTIME_ONLY})
     wanted = _bootstrap_round_config(cfg, rounds)
+    wanted = replace(wanted, method_args=_learning_method_args(wanted.method, wanted.setting, wanted.method_args))
     if saved != wanted:
         what = "a supervised run" if rounds == 1 else f"a pseudo_label run of {rounds - 1} bootstrap round(s)"
         raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
                          f"(needs {what} with the same data, setting, budget, seed, network and schedule)")
 
 
-def _learning_method_args(method_args: dict) -> dict:
-    """method_args without the path of the run that gave the bootstrap, one bootstrap round being the default."""
-    return {k: v for k, v in method_args.items() if k != "bootstrap_run" and (k, v) != ("bootstrap_rounds", 1)}
+def _learning_method_args(method: str, setting: str, method_args: dict) -> dict:
+    """Every option a run of `method` trains with (defaults and the setting's preset filled in, so an option
+    given at its default equals it left out), without the path of the run that gave the bootstrap. Options
+    the method would refuse are compared as given."""
+    given = {k: v for k, v in method_args.items() if k != "bootstrap_run"}
+    try:
+        options = get_method(method).check_options(setting, given)
+    except (ValueError, TypeError):
+        return given
+    return {} if options is None else {k: v for k, v in asdict(options).items() if k != "bootstrap_run"}
 
 
 def _train_bootstrap_round(cfg: TrainConfig, rounds: int, run_dir: Path, data: TrainData) -> Path:
@@ -364,10 +372,11 @@ def _normalised_config(saved: dict) -> dict:
 def learning_config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
     """The config fields in which a saved run's config.json and cfg would train differently: runtime
     settings (threads, device, compile, ...) and which finished run gave the bootstrap are left out, the
-    method's setting preset is applied to cfg as `train` applies it, and one bootstrap round is the default."""
+    method's options are compared with their defaults and the setting's preset filled in, as `train` fills them."""
     def comparable(config: dict) -> dict:
         config = {k: v for k, v in config.items() if k not in RUNTIME_ONLY}
-        config["method_args"] = _learning_method_args(config.get("method_args", {}))
+        config["method_args"] = _learning_method_args(config.get("method", ""), config.get("setting", "semi"),
+                                                      config.get("method_args", {}))
         return config
 
     previous = comparable(_normalised_config(saved))
@@ -399,8 +408,9 @@ def _guard_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     cfg.save(saved)
 
 
-def evaluate_split(predictor: Predictor, dataset: Dataset, case_ids: list[str], csv_path: Path | None = None) -> dict:
-    """Metrics per case in each case's own geometry and spacing (HD95/ASSD in physical units)."""
+def score_split(predictor: Predictor, dataset: Dataset, case_ids: list[str]) -> list[dict]:
+    """Metric rows (one per case and label) in each case's own geometry and spacing (HD95/ASSD in
+    physical units); cases without a mask are skipped."""
     labels = range(1, predictor.num_classes)
     rows = []
     for case_id in case_ids:
@@ -410,8 +420,19 @@ def evaluate_split(predictor: Predictor, dataset: Dataset, case_ids: list[str], 
         image, mask = decode_case(dataset, case)
         pred, _ = predictor.predict_case(image)
         rows.extend(score_case(pred, mask, labels, spacing=case.spacing, case_id=case_id))
+    return rows
+
+
+def evaluate_split(predictor: Predictor, dataset: Dataset, case_ids: list[str], csv_path: Path | None = None) -> dict:
+    """`score_split`'s rows (written to csv_path) summarised by `summarize_split`."""
+    rows = score_split(predictor, dataset, case_ids)
     if csv_path is not None:
         write_rows_csv(rows, csv_path)
+    return summarize_split(rows)
+
+
+def summarize_split(rows: list[dict]) -> dict:
+    """Per label, and Dice/HD95 averaged over the labels: what results.json reports as `test`."""
     summary = summarize_by_label(rows)
     return {"per_label": {str(k): v for k, v in summary.items()},
             "dice": _mean_over_labels(summary, "dice"), "hd95": _mean_over_labels(summary, "hd95"),
