@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from aidemed.engine.config import TrainConfig
+from aidemed.engine.inference import Predictor, predict_probs
 from aidemed.engine.run import train
 from aidemed.methods import TrainData, get_method, list_methods
 from aidemed.methods.aide import AIDE, confidence, largest_component, multi_view_target, per_sample_dice
@@ -31,6 +32,23 @@ def test_bootstrap_run_is_reused_and_must_match(fast_config, tmp_path):
     other = replace(aide, seed=3)
     with pytest.raises(ValueError, match="another config"):
         train(other, tmp_path / "aide-other")
+
+
+def test_ensemble_selection_keeps_both_networks_and_averages_them(fast_config, tmp_path):
+    aide = replace(fast_config, method="aide", method_args={"select": "ensemble"})
+    result = train(aide, tmp_path / "aide")
+    assert result["best"]["candidate"] == "ensemble"
+    history = [json.loads(l) for l in (tmp_path / "aide" / "metrics.jsonl").read_text().splitlines()]
+    assert all("val_dice_ensemble" in row and "val_dice_A" not in row for row in history)
+    predictor = Predictor.from_checkpoint(tmp_path / "aide" / "checkpoints" / "best.pt")
+    assert len(predictor.networks) == 2
+    images = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        by_hand = sum(torch.softmax(net.eval()(images), dim=1) for net in predictor.networks) / 2
+    assert torch.allclose(predict_probs(predictor.networks, images), by_hand, atol=1e-6)
+    with pytest.raises(ValueError, match="select must be 'best' or 'ensemble'"):
+        train(replace(fast_config, method="aide", method_args={"select": "mean"}), tmp_path / "bad")
+    assert not (tmp_path / "bad" / "bootstrap").exists()  # refused before any training
 
 
 def test_two_bootstrap_rounds_train_pseudo_label_on_the_supervised_masks(fast_config, tmp_path):

@@ -89,6 +89,8 @@ class AIDEOptions:
     def __post_init__(self):
         if not 0 <= self.pseudo_share < 1:
             raise ValueError(f"AIDE option pseudo_share must be in [0, 1), got {self.pseudo_share}")
+        if self.select not in ("best", "ensemble"):
+            raise ValueError(f"AIDE select must be 'best' or 'ensemble', got {self.select!r}")
 
 
 def confidence(probs: torch.Tensor) -> torch.Tensor:
@@ -308,8 +310,6 @@ class AIDE(Method):
     def candidates(self) -> dict[str, list[torch.nn.Module]]:
         if self.options.select == "ensemble":
             return {"ensemble": [self.networks["A"], self.networks["B"]]}
-        if self.options.select != "best":
-            raise ValueError(f"AIDE select must be 'best' or 'ensemble', got {self.options.select!r}")
         return {"A": [self.networks["A"]], "B": [self.networks["B"]]}
 
     def extra_state(self) -> dict:
