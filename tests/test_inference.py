@@ -63,6 +63,15 @@ def test_adapt_batchnorm_takes_the_images_statistics_and_leaves_weights_alone():
     assert all(torch.equal(net.state_dict()[k], v) for k, v in weights.items())
 
 
+def test_adapt_batchnorm_takes_the_statistics_with_dropout_off():
+    net = nn.Sequential(nn.Dropout(p=0.5), nn.BatchNorm2d(1))
+    images = torch.randn(16, 1, 8, 8) * 2 + 1
+    adapt_batchnorm([net], images, flip=False)
+    # dropout active would zero half the pixels and double the rest: mean kept, variance about 2.5x
+    assert torch.allclose(net[1].running_var, images.var().reshape(1), atol=1e-4)
+    assert not net.training and not net[0].training
+
+
 def test_adapt_batchnorm_averages_the_batches():
     net = _bn_net()
     images = torch.cat([torch.zeros(4, 1, 4, 4), torch.full((4, 1, 4, 4), 2.0)])

@@ -54,7 +54,9 @@ def adapt_batchnorm(networks: list[nn.Module], images: torch.Tensor, batch_size:
         for layer in layers:
             layer.reset_running_stats()
             layer.momentum = None  # a cumulative average over the batches, not an exponential one
-        net.train()
+        net.eval()  # dropout and the like as at inference: the statistics are those the model will see
+        for layer in layers:
+            layer.train()
         device = next(net.parameters()).device
         for start in range(0, len(images), batch_size):
             x = images[start : start + batch_size].to(device)
