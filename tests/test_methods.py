@@ -30,7 +30,7 @@ def test_bootstrap_run_is_reused_and_must_match(fast_config, tmp_path):
     train(aide, tmp_path / "aide")
     assert not (tmp_path / "aide" / "bootstrap").exists()
     other = replace(aide, seed=3)
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match=r"another config.*differs in seed: 0 there, 3 needed\)"):
         train(other, tmp_path / "aide-other")
 
 

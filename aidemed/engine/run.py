@@ -328,8 +328,12 @@ def _check_bootstrap_run(folder: Path, cfg: TrainConfig, rounds: int) -> None:
     wanted = replace(wanted, method_args=_learning_method_args(wanted.method, wanted.setting, wanted.method_args))
     if saved != wanted:
         what = "a supervised run" if rounds == 1 else f"a pseudo_label run of {rounds - 1} bootstrap round(s)"
+        theirs, ours = saved.to_dict(), wanted.to_dict()
+        differences = "; ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} needed"
+                                for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
         raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
-                         f"(needs {what} with the same data, setting, budget, seed, network and schedule)")
+                         f"(needs {what} with the same data, setting, budget, seed, network and schedule; "
+                         f"differs in {differences})")
 
 
 def _learning_method_args(method: str, setting: str, method_args: dict) -> dict:
