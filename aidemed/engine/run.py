@@ -330,7 +330,7 @@ def _check_bootstrap_run(folder: Path, cfg: TrainConfig, rounds: int) -> None:
         what = "a supervised run" if rounds == 1 else f"a pseudo_label run of {rounds - 1} bootstrap round(s)"
         theirs, ours = saved.to_dict(), wanted.to_dict()
         differences = "; ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} needed"
-                                for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
+                                for k in differing_keys(theirs, ours))
         raise ValueError(f"{folder}: the bootstrap run was trained with another config than this run's "
                          f"(needs {what} with the same data, setting, budget, seed, network and schedule; "
                          f"differs in {differences})")
@@ -385,7 +385,12 @@ def learning_config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
 
     previous = comparable(_normalised_config(saved))
     current = comparable(json.loads(json.dumps(with_setting_options(cfg).to_dict())))
-    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    return differing_keys(previous, current)
+
+
+def differing_keys(a: dict, b: dict) -> list[str]:
+    """The keys whose values differ between two configs (a key missing from one counts as None there)."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
 def with_setting_options(cfg: TrainConfig) -> TrainConfig:
@@ -403,7 +408,7 @@ def _guard_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
         previous = _normalised_config(json.loads(saved.read_text()))
         current = json.loads(json.dumps(cfg.to_dict()))
         if previous != current:
-            changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+            changed = differing_keys(previous, current)
             raise ValueError(f"{saved}: this run folder holds a run with another config (differs in {changed}); "
                              "use a new --output folder")
         if not resume and (run_dir / "checkpoints" / "last.pt").is_file():
