@@ -1,6 +1,6 @@
 """Annotation audit: rank a run's training masks by how strongly the trained networks disagree with them.
 
-    aidemed audit RUN_DIR [-o OUT] [--top N] [--ensemble RUN2 ...] [--cross-fit K]
+    aidemed audit RUN_DIR [-o OUT] [--top N] [--ensemble RUN2 ...] [--cross-fit K] [--rank-by R]
 
 For every training case whose mask was given and may be wrong (has_label and not trusted, as the run's
 setting built them), the run's model (best.pt, or every network of last.pt averaged) predicts the
@@ -13,7 +13,15 @@ image at the training size, and two scores are computed against the given mask:
   confident_disagreement
                 the disagreement with each differing pixel weighted by the model's margin there:
                 where the model doubts, a differing right mask weighs little (a third ranking,
-                `aidemed_confident`; the gallery stays in disagreement order).
+                `aidemed_confident`).
+  edge_alignment
+                from the image alone: the image's gradient on the given mask's outline against the
+                strongest gradient near it (lower = the outline was drawn beside the edges). Its ranking
+                `image_edges` judges what the model cannot: a mask a little too big or too small, which
+                the model's own error hides. `aidemed_confident+edges` sums the two rankings' ranks.
+
+`rank_by` (`--rank-by`) picks the order of audit.csv and the gallery: disagreement (default),
+confident, edges or confident+edges.
 
 With `--ensemble RUN2 ...` the networks of more runs on the same training data (other seeds, other
 methods) are averaged with the run's own: each model's own mistakes on right masks are partly its
@@ -62,6 +70,9 @@ from aidemed.engine.inference import Predictor, per_case_dice, predict_probs
 GIVEN_COLOR = (255, 64, 64)
 MODEL_COLOR = (64, 160, 255)
 CLEAN_COLOR = (64, 220, 64)
+# audit.csv and the gallery in the order of: 1 - Dice (model, given); the same weighted by the model's
+# margin; the outline's fit to the image's edges (worst first); the last two's ranks summed
+RANK_BY = ("disagreement", "confident", "edges", "confident+edges")
 MIN_PANEL = 160  # pixels: gallery panels of smaller images are enlarged (nearest neighbour)
 
 
@@ -128,6 +139,60 @@ def confident_disagreement(probs: torch.Tensor, given: torch.Tensor, case_index:
         area = torch.zeros(num_cases).index_add_(0, case_index, (model_c.sum(1) + given_c.sum(1)).float())
         scores.append(torch.where(area > 0, weighted / area.clamp(min=1), torch.zeros_like(area)))
     return torch.stack(scores, 1).mean(1).numpy()
+
+
+def edge_alignment(images: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int,
+                   sigma: float = 1.0, band: float = 0.15) -> np.ndarray:
+    """Per case: how closely the given mask's outline follows the image's edges, from the image alone.
+
+    The mean image gradient magnitude (Gaussian derivative of `sigma` pixels, channels averaged) on the
+    mask's boundary pixels, divided by the 90th percentile of the gradient within `band` x the region's
+    equivalent radius (at least 2 pixels) of that boundary: near 1 when the outline lies on the strongest
+    edges around it, lower when it was drawn beside them (dilated, eroded, shifted, jittered). Each
+    foreground class's boundary on every slice of a case is pooled; NaN when a case has no foreground
+    (no outline to judge). The image's border does not count as outline.
+
+    Written here because the label-quality scores of cleanlab and MONAI's metrics judge a mask against
+    model probabilities only; this judges it against the image, so it also sees what the model cannot
+    (measured in docs/robustness.md, "Session 16")."""
+    from scipy import ndimage
+
+    on_boundary: list[list[np.ndarray]] = [[] for _ in range(num_cases)]
+    in_band: list[list[np.ndarray]] = [[] for _ in range(num_cases)]
+    labels = given.numpy()
+    for sample, case in enumerate(case_index.tolist()):
+        image = images[sample].float().numpy()
+        gradient = np.mean([ndimage.gaussian_gradient_magnitude(channel, sigma) for channel in image], axis=0)
+        for c in np.unique(labels[sample]):
+            if c == 0:
+                continue
+            region = labels[sample] == c
+            boundary = region & ~ndimage.binary_erosion(region, border_value=1)
+            if not boundary.any():
+                continue
+            reach = max(2.0, band * np.sqrt(region.sum() / np.pi))
+            near = ndimage.distance_transform_edt(~boundary) <= reach
+            on_boundary[case].append(gradient[boundary])
+            in_band[case].append(gradient[near])
+    scores = np.full(num_cases, np.nan)
+    for case in range(num_cases):
+        if on_boundary[case]:
+            strong = np.percentile(np.concatenate(in_band[case]), 90)
+            scores[case] = np.concatenate(on_boundary[case]).mean() / max(strong, 1e-12)
+    return scores
+
+
+def rank_sum(*suspicion: np.ndarray) -> np.ndarray:
+    """Sum over the scores of each case's rank (higher = more suspect); a NaN score takes the middle
+    rank. Ranks, not values, so that scores on different scales weigh the same."""
+    from scipy.stats import rankdata
+
+    total = np.zeros(len(suspicion[0]))
+    for score in suspicion:
+        score = np.asarray(score, dtype=np.float64)
+        filled = np.where(np.isnan(score), np.nanmedian(score) if (~np.isnan(score)).any() else 0.0, score)
+        total += rankdata(filled)
+    return total
 
 
 def cleanlab_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.Tensor, num_cases: int
@@ -294,13 +359,14 @@ def clean_mask_at(dataset: Dataset, case_id: str, size: int, n_slices: int) -> t
 
 def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int = 12, model: str = "best",
               device: str = "auto", include_trusted: bool = False, gross_below: float = 0.9, cross_fit: int = 0,
-              ensemble: list | tuple = (), flip: bool = False, log=print) -> dict:
+              ensemble: list | tuple = (), flip: bool = False, rank_by: str = "disagreement", log=print) -> dict:
     """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir.
 
     `precision_at_k_gross` scores the rankings on the gross corruptions only (given mask vs clean mask
     Dice below `gross_below`), with the subtler corrupted cases left out of the ranking: a corruption
     that moves the mask less than the model's own error cannot be told from annotator variation.
     `flip` averages every prediction with the mirrored image's (rankings and gallery alike).
+    `rank_by` orders audit.csv and the gallery (RANK_BY); every ranking is scored in audit.json.
     """
     from aidemed.engine.seed import resolve_device
 
@@ -309,6 +375,8 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
         raise ValueError(f"{run_dir}: not a run folder (config.json missing)")
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
     cfg = TrainConfig.load(cfg_path)
     dev = resolve_device(device)
     data, dataset = run_train_data(cfg)
@@ -337,6 +405,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
         networks_for = lambda case: networks  # noqa: E731
     disagreement, soft = mask_scores(probs, given, case_index, len(case_ids))
     confident = confident_disagreement(probs, given, case_index, len(case_ids))
+    edges = edge_alignment(images, given, case_index, len(case_ids))
     lab = cleanlab_scores(probs, given, case_index, len(case_ids))
     sample_losses = training_losses(run_dir, len(data))
     loss_of_case = None if sample_losses is None else mean_per_case(sample_losses[rows_idx], case_index, len(case_ids))
@@ -355,7 +424,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     for c, case_id in enumerate(case_ids):
         samples = torch.nonzero(case_index == c).flatten()
         row = {"case": str(case_id), "disagreement": float(disagreement[c]), "soft_score": float(soft[c]),
-               "confident_disagreement": float(confident[c])}
+               "confident_disagreement": float(confident[c]), "edge_alignment": float(edges[c])}
         if lab is not None:
             row["cleanlab_score"] = float(lab[c])
         if loss_of_case is not None:
@@ -377,13 +446,17 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
                 row[f"aide_labels_{key}_vs_clean_dice"] = _dice(copy[rows_idx[samples]].long(), clean, data.num_classes)
         rows.append(row)
 
-    order = _order(-disagreement, soft)
+    orders = {"disagreement": _order(-disagreement, soft),
+              "confident": _order(-confident, -disagreement),
+              "edges": _order(np.nan_to_num(edges, nan=np.inf), -disagreement),
+              "confident+edges": _order(-rank_sum(confident, -edges), -disagreement)}
+    order = orders[rank_by]
     ranked = [rows[i] for i in order]
     for rank, row in enumerate(ranked, start=1):
         row["rank"] = rank
     summary = {
         "run": str(run_dir.resolve()), "dataset": dataset.info.name, "setting": cfg.setting, "method": cfg.method,
-        "model": model, "flip": flip, "n_networks": len(networks), "size": size, "n_audited": len(rows),
+        "model": model, "flip": flip, "rank_by": rank_by, "n_networks": len(networks), "size": size, "n_audited": len(rows),
         "probabilities": _probabilities_source(cross_fit, ensemble), "ensemble": [str(Path(r).resolve()) for r in ensemble],
         "include_trusted": include_trusted, "n_corrected_by_aide": sum(r["corrected_by_aide"] for r in rows),
         "aide_corrections": corrections,
@@ -391,11 +464,14 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     }
     if records:
         positives = {r["case"] for r in rows if r.get("corrupted")}
-        rankings = {"aidemed_disagreement": [rows[i]["case"] for i in order],
+        rankings = {"aidemed_disagreement": [rows[i]["case"] for i in orders["disagreement"]],
                     "aidemed_soft": [rows[i]["case"] for i in _order(soft, -disagreement)],
-                    "aidemed_confident": [rows[i]["case"] for i in _order(-confident, -disagreement)]}
+                    "aidemed_confident": [rows[i]["case"] for i in orders["confident"]],
+                    "image_edges": [rows[i]["case"] for i in orders["edges"]],
+                    "aidemed_confident+edges": [rows[i]["case"] for i in orders["confident+edges"]]}
         if lab is not None:
             rankings["cleanlab"] = [rows[i]["case"] for i in _order(lab)]
+            rankings["cleanlab+edges"] = [rows[i]["case"] for i in _order(-rank_sum(-lab, -edges))]
         if loss_of_case is not None:
             rankings["aidemed_training_loss"] = [rows[i]["case"] for i in _order(-loss_of_case)]
         summary["n_corrupted"] = len(positives)
@@ -437,7 +513,7 @@ def _dice(a: torch.Tensor, b: torch.Tensor, num_classes: int) -> float:
 
 
 def _write_csv(rows: list[dict], path: Path) -> None:
-    first = ["rank", "case", "disagreement", "soft_score", "confident_disagreement", "cleanlab_score",
+    first = ["rank", "case", "disagreement", "soft_score", "confident_disagreement", "edge_alignment", "cleanlab_score",
              "corrected_by_aide", "corrections", "corrupted", "corruption", "given_vs_clean_dice", "model_vs_clean_dice"]
     present = {k for r in rows for k in r}
     columns = [c for c in first if c in present] + sorted(present - set(first))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from aidemed.audit import (_order, cleanlab_scores, confident_disagreement, mask_scores, precision_at_k,
-                           recall_by_corruption)
+from aidemed.audit import (RANK_BY, _order, cleanlab_scores, confident_disagreement, edge_alignment, mask_scores,
+                           precision_at_k, rank_sum, recall_by_corruption)
 from aidemed.cli.main import main
 from aidemed.engine.checkpoint import load_checkpoint
 from aidemed.engine.run import train
@@ -102,6 +102,52 @@ def test_without_cleanlab_the_audit_says_so(monkeypatch):
     assert cleanlab_scores(probs, given, index, 4) is None
 
 
+def _bright_square(n: int = 1, size: int = 32) -> torch.Tensor:
+    """A bright square (rows and columns 10-21) on a dark background, slightly blurred, one channel."""
+    from scipy import ndimage
+
+    image = np.zeros((size, size), dtype=np.float32)
+    image[10:22, 10:22] = 1.0
+    image = ndimage.gaussian_filter(image, 0.7)
+    return torch.from_numpy(image)[None, None].repeat(n, 1, 1, 1)
+
+
+@pytest.mark.parametrize("margin, low, high", [(0, 0.9, 1.01), (3, 0.0, 0.3), (-3, 0.0, 0.3)])
+def test_edge_alignment_is_high_on_the_edge_and_low_beside_it(margin, low, high):
+    given = torch.zeros(1, 32, 32, dtype=torch.long)
+    given[0, 10 - margin:22 + margin, 10 - margin:22 + margin] = 1  # exact, dilated or eroded by 3 pixels
+    score = edge_alignment(_bright_square(), given, torch.tensor([0]), 1)[0]
+    assert low <= score <= high
+
+
+def test_edge_alignment_ranks_a_shifted_outline_below_the_true_one_and_skips_empty_masks():
+    given = torch.zeros(3, 32, 32, dtype=torch.long)
+    given[0, 10:22, 10:22] = 1
+    given[1, 13:25, 10:22] = 1  # shifted by 3 rows
+    scores = edge_alignment(_bright_square(3), given, torch.arange(3), 3)
+    assert scores[0] > scores[1] + 0.2
+    assert np.isnan(scores[2])  # no outline to judge
+
+
+def test_edge_alignment_pools_the_slices_of_a_case_and_ignores_the_image_border():
+    given = torch.zeros(2, 32, 32, dtype=torch.long)
+    given[0, 10:22, 10:22] = 1
+    given[1, 10:22, 10:22] = 2  # another class on the second slice: same outline
+    pooled = edge_alignment(_bright_square(2), given, torch.tensor([0, 0]), 1)[0]
+    single = edge_alignment(_bright_square(1), given[:1], torch.tensor([0]), 1)[0]
+    assert pooled == pytest.approx(single)
+    image = torch.zeros(1, 1, 32, 32)
+    image[..., :, :16] = 1.0  # the left half is bright: its only edge is at column 16
+    half = torch.zeros(1, 32, 32, dtype=torch.long)
+    half[0, :, :16] = 1  # the mask fills the left half up to the image border
+    assert edge_alignment(image, half, torch.tensor([0]), 1)[0] > 0.9
+
+
+def test_rank_sum_adds_ranks_and_gives_nan_the_middle_rank():
+    assert rank_sum(np.array([0.1, 0.5, 0.9]), np.array([30.0, 20.0, 10.0])).tolist() == [4.0, 4.0, 4.0]
+    assert rank_sum(np.array([0.1, np.nan, 0.9])).tolist() == [1.0, 2.0, 3.0]
+
+
 @pytest.fixture(scope="module")
 def noisy_aide_run(phantom_dir, tmp_path_factory):
     from aidemed.engine.config import TrainConfig
@@ -148,6 +194,13 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     assert sum(e["n"] for e in found.values()) == summary["n_corrupted"]
     lab = summary["precision_at_k"]["cleanlab"]
     assert lab == "cleanlab not installed" or 0.0 <= lab <= 1.0
+    assert summary["rank_by"] == "disagreement"
+    for name in ("image_edges", "aidemed_confident+edges"):
+        assert 0.0 <= summary["precision_at_k"][name] <= 1.0
+    edges = {r["case"]: float(r["edge_alignment"]) for r in rows}
+    by_edges = sorted(edges, key=lambda c: np.inf if np.isnan(edges[c]) else edges[c])
+    assert precision_at_k(by_edges, {r["case"] for r in rows if r["corrupted"] == "True"}) == pytest.approx(
+        summary["precision_at_k"]["image_edges"])
 
     # the gross corruptions (a missed lesion: given vs clean Dice 0), scored without the subtle ones
     gross = {r["case"] for r in rows if r["corrupted"] == "True" and float(r["given_vs_clean_dice"]) < 0.9}
@@ -277,3 +330,25 @@ def test_audit_with_flip_ranks_on_the_mirror_averaged_probabilities(noisy_aide_r
              for name, out in (("plain", plain), ("flipped", flipped))}
     assert score["plain"].keys() == score["flipped"].keys()
     assert score["plain"] != score["flipped"]
+
+
+def test_audit_orders_its_table_by_the_chosen_ranking(noisy_aide_run, tmp_path):
+    _, run = noisy_aide_run
+    out = tmp_path / "by_edges"
+    assert main(["audit", str(run), "-o", str(out), "--top", "1", "--device", "cpu", "--rank-by", "edges"]) == 0
+    rows = list(csv.DictReader((out / "audit.csv").open()))
+    edges = [float(r["edge_alignment"]) for r in rows]
+    judged = [e for e in edges if not np.isnan(e)]
+    assert judged == sorted(judged) and edges[: len(judged)] == judged  # worst fit first, empty masks last
+    assert json.loads((out / "audit.json").read_text())["rank_by"] == "edges"
+    with pytest.raises(ValueError, match="rank_by must be one of"):
+        from aidemed.audit import audit_run
+
+        audit_run(run, tmp_path / "bad", rank_by="edge")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_the_cli_offers_every_ranking_the_audit_knows():
+    from aidemed.cli.audit import RANK_BY as offered
+
+    assert offered == RANK_BY

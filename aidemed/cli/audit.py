@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+RANK_BY = ("disagreement", "confident", "edges", "confident+edges")  # aidemed.audit.RANK_BY, without importing torch
+
 
 def register(subparsers) -> None:
     audit = subparsers.add_parser(
@@ -9,7 +11,8 @@ def register(subparsers) -> None:
         description="Rank the given (non-trusted) training masks of a finished run by 1 - Dice between the "
                     "model's mask and the given mask, list which labels AIDE replaced and when, and write "
                     "audit.csv, audit.json, gallery/*.png and gallery.html. audit.csv also holds the soft score and "
-                    "the confident disagreement (each differing pixel weighted by the model's margin). On a "
+                    "the confident disagreement (each differing pixel weighted by the model's margin) and the "
+                    "outline's fit to the image's edges. On a "
                     "dataset from `aidemed data corrupt`, also report precision@k of each ranking at finding "
                     "the corrupted masks (and cleanlab's, when installed: pip install aidemed[audit]).")
     audit.add_argument("run", metavar="RUN_DIR", help="a finished training run folder")
@@ -32,6 +35,10 @@ def register(subparsers) -> None:
     audit.add_argument("--flip", action="store_true",
                        help="average each prediction with the horizontally mirrored image's (test-time "
                             "augmentation; measured to raise every ranking's precision@k, docs/robustness.md)")
+    audit.add_argument("--rank-by", default="disagreement", choices=RANK_BY,
+                       help="order of audit.csv and the gallery: the model's disagreement (default), the same "
+                            "weighted by its confidence, the outline's fit to the image's edges (worst first), or "
+                            "confident+edges (their ranks summed; measured best on BUSI, docs/robustness.md)")
     audit.add_argument("--device", default="auto")
     audit.set_defaults(func=_audit)
 
@@ -44,7 +51,8 @@ def _audit(args) -> int:
     out = Path(args.output) if args.output else Path(args.run) / "audit"
     summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
                         include_trusted=args.all_given, gross_below=args.gross_below,
-                        cross_fit=args.cross_fit, ensemble=args.ensemble, flip=args.flip)
+                        cross_fit=args.cross_fit, ensemble=args.ensemble, flip=args.flip,
+                        rank_by=args.rank_by)
     print(f"{out}: {summary['n_audited']} masks ranked (audit.csv) with {summary['probabilities']} probabilities"
           f"{' (with the mirrored image)' if summary['flip'] else ''}, "
           f"{len(summary['gallery'])} in gallery.html; "
