@@ -1,6 +1,7 @@
 """Test Dice by bootstrap round: each ENTRY is LABEL=SWEEP_FOLDER:METHOD (runs in SWEEP/runs/METHOD-fF-sS),
 or LABEL=FOLDER_A+FOLDER_B:METHOD to pool the test images of several sweeps (the folds of an adaptation
-benchmark, each scoring other images).
+benchmark, each scoring other images), or LABEL=A0+A1,B0+B1:METHOD to take the seeds of A0+A1 and those
+of B0+B1 together (seeds run in different sessions; a seed in both is an error).
 
     python benchmarks/bootstrap_rounds.py --fraction 0.1 --reference REF_SWEEP \\
         "pseudo_label, 1 round=SAME/same_machine:pseudo_label" "aide, 2 rounds=SAME/aide_r2:aide" ... \\
@@ -27,32 +28,44 @@ from aidemed.bench.report import mean_sd
 from aidemed.data.manifest import atomic_write_text
 
 
-def parse_entry(text: str) -> tuple[str, list[Path], str]:
+def parse_entry(text: str) -> tuple[str, list[list[Path]], str]:
+    """LABEL, the groups of folders (comma-separated groups of '+'-joined folders) and METHOD."""
     label, _, where = text.partition("=")
     folders, _, method = where.rpartition(":")
     if not label or not folders or not method:
         raise SystemExit(f"{text!r}: expected LABEL=SWEEP_FOLDER:METHOD")
-    return label, [Path(f) for f in folders.split("+")], method
+    return label, [[Path(f) for f in group.split("+")] for group in folders.split(",")], method
 
 
-def pooled_per_image_dice(folders: list[Path], method: str, fraction: float) -> dict[int, dict[str, float]]:
-    """Per seed, the test Dice of every image of the folders (seeds that all of them ran)."""
-    per_folder = [per_image_dice(folder, method, fraction) for folder in folders]
-    seeds = sorted(set.intersection(*(set(d) for d in per_folder)))
-    return {seed: {f"{i}:{case}": dice for i, d in enumerate(per_folder) for case, dice in d[seed].items()}
-            for seed in seeds}
+def _folders_text(groups: list[list[Path]]) -> str:
+    return ",".join("+".join(map(str, group)) for group in groups)
 
 
-def entry_row(label: str, folders: list[Path], method: str, fraction: float) -> dict:
-    runs = [r for folder in folders for r in load_results(folder)
+def pooled_per_image_dice(groups: list[list[Path]], method: str, fraction: float) -> dict[int, dict[str, float]]:
+    """Per seed, the test Dice of every image of a group's folders (seeds that all of them ran), the
+    groups' seeds side by side."""
+    pooled: dict[int, dict[str, float]] = {}
+    for group in groups:
+        per_folder = [per_image_dice(folder, method, fraction) for folder in group]
+        for seed in sorted(set.intersection(*(set(d) for d in per_folder))):
+            if seed in pooled:
+                raise SystemExit(f"{_folders_text(groups)}: seed {seed} of {method} is in more than one group")
+            pooled[seed] = {f"{i}:{case}": dice for i, d in enumerate(per_folder) for case, dice in d[seed].items()}
+    return pooled
+
+
+def entry_row(label: str, groups: list[list[Path]], method: str, fraction: float) -> dict:
+    runs = [r for group in groups for folder in group for r in load_results(folder)
             if r["config"]["method"] == method and r["config"]["labelled_fraction"] == fraction]
-    per_image = pooled_per_image_dice(folders, method, fraction)
+    per_image = pooled_per_image_dice(groups, method, fraction)
     if not runs or not per_image:
-        raise SystemExit(f"{'+'.join(map(str, folders))}: no finished {method} runs at fraction {fraction:g}"
+        raise SystemExit(f"{_folders_text(groups)}: no finished {method} runs at fraction {fraction:g}"
                          + (" for a seed that every folder ran" if runs else ""))
+    if len({len(images) for images in per_image.values()}) > 1:
+        raise SystemExit(f"{_folders_text(groups)}: the seeds of {method} score different numbers of test images")
     per_seed = {seed: float(np.mean(list(images.values()))) for seed, images in per_image.items()}
     dice_mean, dice_sd = mean_sd(list(per_seed.values()))
-    return {"label": label, "folder": "+".join(map(str, folders)), "method": method, "seeds": sorted(per_seed),
+    return {"label": label, "folder": _folders_text(groups), "method": method, "seeds": sorted(per_seed),
             "n_images": len(next(iter(per_image.values()))), "dice_mean": dice_mean, "dice_sd": dice_sd,
             "per_seed": per_seed, "median_epoch_seconds": aggregate(runs)[0]["median_epoch_seconds"]}
 

@@ -66,3 +66,18 @@ def test_folds_pool_their_test_images_without_a_reference(tmp_path, monkeypatch)
     (test,) = result["paired_tests"]
     assert test["n_images"] == 6 and test["mean_difference"] == pytest.approx(0.34 / 6)
     assert "| aide |" in out.with_suffix(".md").read_text() and "| – |" in out.with_suffix(".md").read_text()
+
+
+def test_comma_separated_groups_put_their_seeds_side_by_side(tmp_path, monkeypatch):
+    early, late = tmp_path / "early", tmp_path / "late"
+    _run(early, "aide", 1.0, 0, [0.8, 0.6])
+    _run(late, "aide", 1.0, 3, [0.7, 0.5])
+    out = tmp_path / "table"
+    monkeypatch.setattr(sys, "argv", ["bootstrap_rounds.py", "--fraction", "1", f"aide={early},{late}:aide",
+                                      "-o", str(out)])
+    benchmark_script("bootstrap_rounds").main()
+    (row,) = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert row["seeds"] == [0, 3] and row["per_seed"] == {"0": pytest.approx(0.7), "3": pytest.approx(0.6)}
+    _run(late, "aide", 1.0, 0, [0.1, 0.1])  # seed 0 now in both groups
+    with pytest.raises(SystemExit, match="seed 0 of aide is in more than one group"):
+        benchmark_script("bootstrap_rounds").main()
