@@ -18,10 +18,11 @@ image at the training size, and two scores are computed against the given mask:
                 from the image alone: the image's gradient on the given mask's outline against the
                 strongest gradient near it (lower = the outline was drawn beside the edges). Its ranking
                 `image_edges` judges what the model cannot: a mask a little too big or too small, which
-                the model's own error hides. `aidemed_confident+edges` sums the two rankings' ranks.
+                the model's own error hides. `aidemed_disagreement+edges` and `aidemed_confident+edges`
+                sum a model ranking's ranks and this one's.
 
 `rank_by` (`--rank-by`) picks the order of audit.csv and the gallery: disagreement (default),
-confident, edges or confident+edges.
+confident, edges, disagreement+edges or confident+edges.
 
 With `--ensemble RUN2 ...` the networks of more runs on the same training data (other seeds, other
 methods) are averaged with the run's own: each model's own mistakes on right masks are partly its
@@ -71,8 +72,8 @@ GIVEN_COLOR = (255, 64, 64)
 MODEL_COLOR = (64, 160, 255)
 CLEAN_COLOR = (64, 220, 64)
 # audit.csv and the gallery in the order of: 1 - Dice (model, given); the same weighted by the model's
-# margin; the outline's fit to the image's edges (worst first); the last two's ranks summed
-RANK_BY = ("disagreement", "confident", "edges", "confident+edges")
+# margin; the outline's fit to the image's edges (worst first); a model score's and the edges' ranks summed
+RANK_BY = ("disagreement", "confident", "edges", "disagreement+edges", "confident+edges")
 MIN_PANEL = 160  # pixels: gallery panels of smaller images are enlarged (nearest neighbour)
 
 
@@ -449,6 +450,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     orders = {"disagreement": _order(-disagreement, soft),
               "confident": _order(-confident, -disagreement),
               "edges": _order(np.nan_to_num(edges, nan=np.inf), -disagreement),
+              "disagreement+edges": _order(-rank_sum(disagreement, -edges), -disagreement),
               "confident+edges": _order(-rank_sum(confident, -edges), -disagreement)}
     order = orders[rank_by]
     ranked = [rows[i] for i in order]
@@ -468,6 +470,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
                     "aidemed_soft": [rows[i]["case"] for i in _order(soft, -disagreement)],
                     "aidemed_confident": [rows[i]["case"] for i in orders["confident"]],
                     "image_edges": [rows[i]["case"] for i in orders["edges"]],
+                    "aidemed_disagreement+edges": [rows[i]["case"] for i in orders["disagreement+edges"]],
                     "aidemed_confident+edges": [rows[i]["case"] for i in orders["confident+edges"]]}
         if lab is not None:
             rankings["cleanlab"] = [rows[i]["case"] for i in _order(lab)]

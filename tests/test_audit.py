@@ -195,7 +195,7 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     lab = summary["precision_at_k"]["cleanlab"]
     assert lab == "cleanlab not installed" or 0.0 <= lab <= 1.0
     assert summary["rank_by"] == "disagreement"
-    for name in ("image_edges", "aidemed_confident+edges"):
+    for name in ("image_edges", "aidemed_disagreement+edges", "aidemed_confident+edges"):
         assert 0.0 <= summary["precision_at_k"][name] <= 1.0
     edges = {r["case"]: float(r["edge_alignment"]) for r in rows}
     by_edges = sorted(edges, key=lambda c: np.inf if np.isnan(edges[c]) else edges[c])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-RANK_BY = ("disagreement", "confident", "edges", "confident+edges")  # aidemed.audit.RANK_BY, without importing torch
+RANK_BY = ("disagreement", "confident", "edges", "disagreement+edges", "confident+edges")  # aidemed.audit.RANK_BY, without importing torch
 
 
 def register(subparsers) -> None:
@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     audit.add_argument("--rank-by", default="disagreement", choices=RANK_BY,
                        help="order of audit.csv and the gallery: the model's disagreement (default), the same "
                             "weighted by its confidence, the outline's fit to the image's edges (worst first), or "
-                            "confident+edges (their ranks summed; measured best on BUSI, docs/robustness.md)")
+                            "disagreement+edges / confident+edges (a model score's and the edges' ranks summed; measured "
+                            "best on BUSI, docs/robustness.md)")
     audit.add_argument("--device", default="auto")
     audit.set_defaults(func=_audit)
 
