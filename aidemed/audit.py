@@ -21,8 +21,9 @@ image at the training size, and two scores are computed against the given mask:
                 the model's own error hides. `aidemed_disagreement+edges` and `aidemed_confident+edges`
                 sum a model ranking's ranks and this one's.
 
-`rank_by` (`--rank-by`) picks the order of audit.csv and the gallery: disagreement (default),
-confident, edges, disagreement+edges or confident+edges.
+`rank_by` (`--rank-by`) picks the order of audit.csv and the gallery: disagreement+edges (default:
+ahead of the disagreement and of cleanlab in all 45 audits measured, docs/robustness.md "Session 16"),
+disagreement, confident, edges or confident+edges.
 
 With `--ensemble RUN2 ...` the networks of more runs on the same training data (other seeds, other
 methods) are averaged with the run's own: each model's own mistakes on right masks are partly its
@@ -74,6 +75,8 @@ CLEAN_COLOR = (64, 220, 64)
 # audit.csv and the gallery in the order of: 1 - Dice (model, given); the same weighted by the model's
 # margin; the outline's fit to the image's edges (worst first); a model score's and the edges' ranks summed
 RANK_BY = ("disagreement", "confident", "edges", "disagreement+edges", "confident+edges")
+RANKING_NAME = {"disagreement": "aidemed_disagreement", "confident": "aidemed_confident", "edges": "image_edges",
+                "disagreement+edges": "aidemed_disagreement+edges", "confident+edges": "aidemed_confident+edges"}
 MIN_PANEL = 160  # pixels: gallery panels of smaller images are enlarged (nearest neighbour)
 
 
@@ -360,7 +363,7 @@ def clean_mask_at(dataset: Dataset, case_id: str, size: int, n_slices: int) -> t
 
 def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int = 12, model: str = "best",
               device: str = "auto", include_trusted: bool = False, gross_below: float = 0.9, cross_fit: int = 0,
-              ensemble: list | tuple = (), flip: bool = False, rank_by: str = "disagreement", log=print) -> dict:
+              ensemble: list | tuple = (), flip: bool = False, rank_by: str = "disagreement+edges", log=print) -> dict:
     """Rank the run's given masks, write audit.csv, audit.json, the gallery and gallery.html into out_dir.
 
     `precision_at_k_gross` scores the rankings on the gross corruptions only (given mask vs clean mask

@@ -168,13 +168,18 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     out = tmp_path / "audit"
     assert main(["audit", str(run), "-o", str(out), "--top", "3", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    assert "precision@" in printed
+    assert "precision@" in printed and "found in the top k by corruption (aidemed_disagreement+edges)" in printed
     rows = list(csv.DictReader((out / "audit.csv").open()))
     splits = json.loads((noisy / "splits.json").read_text())
     assert len(rows) == len(splits["train"])  # every given training mask, none trusted
     assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
     dis = [float(r["disagreement"]) for r in rows]
-    assert dis == sorted(dis, reverse=True) and all(0 <= d <= 1 for d in dis)
+    assert all(0 <= d <= 1 for d in dis)
+    by_case = sorted(rows, key=lambda r: r["case"])  # the audit's own order before ranking
+    dis_c = np.array([float(r["disagreement"]) for r in by_case])
+    edges_c = np.array([float(r["edge_alignment"]) for r in by_case])
+    expected = [by_case[i]["case"] for i in _order(-rank_sum(dis_c, -edges_c), -dis_c)]
+    assert [r["case"] for r in rows] == expected  # default: disagreement and edge misfit, ranks summed
     records = {json.loads(l)["id"]: json.loads(l) for l in (noisy / "noise_records.jsonl").read_text().splitlines()}
     assert all((r["corrupted"] == "True") == records[r["case"]]["corrupted"] for r in rows)
     assert all(float(r["given_vs_clean_dice"]) == pytest.approx(1.0) for r in rows if r["corrupted"] == "False")
@@ -194,7 +199,7 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     assert sum(e["n"] for e in found.values()) == summary["n_corrupted"]
     lab = summary["precision_at_k"]["cleanlab"]
     assert lab == "cleanlab not installed" or 0.0 <= lab <= 1.0
-    assert summary["rank_by"] == "disagreement"
+    assert summary["rank_by"] == "disagreement+edges"
     for name in ("image_edges", "aidemed_disagreement+edges", "aidemed_confident+edges"):
         assert 0.0 <= summary["precision_at_k"][name] <= 1.0
     edges = {r["case"]: float(r["edge_alignment"]) for r in rows}
@@ -207,7 +212,7 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     subtle = {r["case"] for r in rows if r["corrupted"] == "True"} - gross
     assert summary["n_gross"] == len(gross) > 0 and summary["gross_below"] == 0.9
     by_rank = [r["case"] for r in rows if r["case"] not in subtle]
-    assert summary["precision_at_k_gross"]["aidemed_disagreement"] == precision_at_k(by_rank, gross)
+    assert summary["precision_at_k_gross"]["aidemed_disagreement+edges"] == precision_at_k(by_rank, gross)
     pngs = sorted((out / "gallery").glob("*.png"))
     assert len(pngs) == 3 and pngs[0].name.startswith("001-")
     from PIL import Image
@@ -341,6 +346,11 @@ def test_audit_orders_its_table_by_the_chosen_ranking(noisy_aide_run, tmp_path):
     judged = [e for e in edges if not np.isnan(e)]
     assert judged == sorted(judged) and edges[: len(judged)] == judged  # worst fit first, empty masks last
     assert json.loads((out / "audit.json").read_text())["rank_by"] == "edges"
+    by_disagreement = tmp_path / "by_disagreement"
+    assert main(["audit", str(run), "-o", str(by_disagreement), "--top", "0", "--device", "cpu",
+                 "--rank-by", "disagreement"]) == 0
+    dis = [float(r["disagreement"]) for r in csv.DictReader((by_disagreement / "audit.csv").open())]
+    assert dis == sorted(dis, reverse=True)
     with pytest.raises(ValueError, match="rank_by must be one of"):
         from aidemed.audit import audit_run
 
@@ -349,6 +359,7 @@ def test_audit_orders_its_table_by_the_chosen_ranking(noisy_aide_run, tmp_path):
 
 
 def test_the_cli_offers_every_ranking_the_audit_knows():
+    from aidemed.audit import RANKING_NAME
     from aidemed.cli.audit import RANK_BY as offered
 
-    assert offered == RANK_BY
+    assert offered == RANK_BY == tuple(RANKING_NAME)

@@ -9,7 +9,8 @@ def register(subparsers) -> None:
     audit = subparsers.add_parser(
         "audit", help="rank a run's training masks by the model's disagreement; gallery for expert review",
         description="Rank the given (non-trusted) training masks of a finished run by 1 - Dice between the "
-                    "model's mask and the given mask, list which labels AIDE replaced and when, and write "
+                    "model's mask and the given mask together with how far the mask's outline strays from the "
+                    "image's edges, list which labels AIDE replaced and when, and write "
                     "audit.csv, audit.json, gallery/*.png and gallery.html. audit.csv also holds the soft score and "
                     "the confident disagreement (each differing pixel weighted by the model's margin) and the "
                     "outline's fit to the image's edges. On a "
@@ -35,11 +36,11 @@ def register(subparsers) -> None:
     audit.add_argument("--flip", action="store_true",
                        help="average each prediction with the horizontally mirrored image's (test-time "
                             "augmentation; measured to raise every ranking's precision@k, docs/robustness.md)")
-    audit.add_argument("--rank-by", default="disagreement", choices=RANK_BY,
-                       help="order of audit.csv and the gallery: the model's disagreement (default), the same "
-                            "weighted by its confidence, the outline's fit to the image's edges (worst first), or "
-                            "disagreement+edges / confident+edges (a model score's and the edges' ranks summed; measured "
-                            "best on BUSI, docs/robustness.md)")
+    audit.add_argument("--rank-by", default="disagreement+edges", choices=RANK_BY,
+                       help="order of audit.csv and the gallery: disagreement+edges (default: the ranks of the "
+                            "model's disagreement and of the outline's misfit to the image's edges summed; measured "
+                            "best on BUSI, docs/robustness.md), disagreement, confident (the disagreement weighted by "
+                            "the model's confidence), edges (worst fit first) or confident+edges")
     audit.add_argument("--device", default="auto")
     audit.set_defaults(func=_audit)
 
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
 def _audit(args) -> int:
     from pathlib import Path
 
-    from aidemed.audit import audit_run
+    from aidemed.audit import RANKING_NAME, audit_run
 
     out = Path(args.output) if args.output else Path(args.run) / "audit"
     summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
@@ -66,8 +67,9 @@ def _audit(args) -> int:
             parts = ", ".join(f"{k} {v:.3f}" for k, v in summary["precision_at_k_gross"].items() if isinstance(v, float))
             print(f"{summary['n_gross']} of them gross (Dice vs clean < {summary['gross_below']}); "
                   f"precision@{summary['n_gross']} on those, the subtler ones left out: {parts}")
-        found = summary["recall_at_k_by_corruption"]["aidemed_disagreement"]
-        print("found in the top k by corruption (aidemed_disagreement): "
+        ranking = RANKING_NAME[summary["rank_by"]]
+        found = summary["recall_at_k_by_corruption"][ranking]
+        print(f"found in the top k by corruption ({ranking}): "
               + ", ".join(f"{kind} {e['found']}/{e['n']}" for kind, e in found.items()))
     elif summary["cleanlab"] != "installed":
         print("cleanlab not installed (pip install aidemed[audit]): no cleanlab comparison")
