@@ -75,6 +75,13 @@ CLEAN_COLOR = (64, 220, 64)
 # audit.csv and the gallery in the order of: 1 - Dice (model, given); the same weighted by the model's
 # margin; the outline's fit to the image's edges (worst first); a model score's and the edges' ranks summed
 RANK_BY = ("disagreement", "confident", "edges", "disagreement+edges", "confident+edges")
+RANK_BY_TEXT = {
+    "disagreement": "disagreement (1 - Dice of the model mask and the given mask)",
+    "confident": "confident disagreement (the disagreement weighted by the model's margin)",
+    "edges": "edge alignment (how closely the mask's outline follows the image's edges), worst first",
+    "disagreement+edges": "disagreement (1 - Dice of the model mask and the given mask) and edge misfit (how far "
+                          "the mask's outline strays from the image's edges), their ranks summed",
+    "confident+edges": "confident disagreement and edge misfit, their ranks summed"}
 RANKING_NAME = {"disagreement": "aidemed_disagreement", "confident": "aidemed_confident", "edges": "image_edges",
                 "disagreement+edges": "aidemed_disagreement+edges", "confident+edges": "aidemed_confident+edges"}
 MIN_PANEL = 160  # pixels: gallery panels of smaller images are enlarged (nearest neighbour)
@@ -616,15 +623,16 @@ def _write_html(rows: list[dict], images: list[Path], summary: dict, path: Path)
              "img{max-width:100%}tr:nth-child(even){background:#f4f4f4}</style>",
              f"<h1>Annotation audit</h1><p>Run <code>{html.escape(summary['run'])}</code> "
              f"({html.escape(summary['method'])}, setting {html.escape(summary['setting'])}); dataset "
-             f"{html.escape(summary['dataset'])}; {summary['n_audited']} masks audited, ranked by disagreement "
-             f"(1 - Dice of the model mask and the given mask). The top {len(rows)} are shown: image, given mask "
+             f"{html.escape(summary['dataset'])}; {summary['n_audited']} masks audited, ranked by "
+             f"{RANK_BY_TEXT[summary['rank_by']]}. The top {len(rows)} are shown: image, given mask "
              "(red), model mask (blue), and the clean mask (green) when the dataset has one.</p>"]
     if "precision_at_k" in summary:
         parts = ", ".join(f"{k}: {fmt(v)}" for k, v in summary["precision_at_k"].items())
         lines.append(f"<p>{summary['n_corrupted']} corrupted masks; precision@{summary['k']}: {parts}</p>")
     lines.append("<table><tr><th>rank</th><th>case</th><th>scores</th><th>review</th></tr>")
     for row, image in zip(rows, images):
-        facts = [f"disagreement {fmt(row['disagreement'])}", f"soft score {fmt(row['soft_score'])}"]
+        facts = [f"disagreement {fmt(row['disagreement'])}", f"edge alignment {fmt(row['edge_alignment'])}",
+                 f"soft score {fmt(row['soft_score'])}"]
         if "cleanlab_score" in row:
             facts.append(f"cleanlab {fmt(row['cleanlab_score'])}")
         facts.append("corrected by AIDE: " + (fmt(row["corrections"]) if row["corrected_by_aide"] else "no"))

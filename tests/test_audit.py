@@ -221,6 +221,7 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     assert width > 3 * height  # image | given | model | clean side by side
     page = (out / "gallery.html").read_text()
     assert all(f"gallery/{p.name}" in page for p in pngs) and "precision@" in page
+    assert "their ranks summed" in page and "edge alignment" in page
 
 
 def test_audit_of_a_run_with_only_trusted_masks_needs_all_given(fast_config, tmp_path):
@@ -359,7 +360,7 @@ def test_audit_orders_its_table_by_the_chosen_ranking(noisy_aide_run, tmp_path):
 
 
 def test_the_cli_offers_every_ranking_the_audit_knows():
-    from aidemed.audit import RANKING_NAME
+    from aidemed.audit import RANK_BY_TEXT, RANKING_NAME
     from aidemed.cli.audit import RANK_BY as offered
 
-    assert offered == RANK_BY == tuple(RANKING_NAME)
+    assert offered == RANK_BY == tuple(RANKING_NAME) == tuple(RANK_BY_TEXT)
