@@ -1,4 +1,5 @@
-"""Annotation audit: rank a run's training masks by how strongly the trained networks disagree with them.
+"""Annotation audit: rank a run's training masks by how strongly the trained networks disagree with them
+and how far their outlines stray from the image's edges.
 
     aidemed audit RUN_DIR [-o OUT] [--top N] [--ensemble RUN2 ...] [--cross-fit K] [--rank-by R]
 
