@@ -34,9 +34,10 @@ from aidemed.engine.run import environment, score_split, summarize_split
 SOURCE_ONLY = "supervised"
 
 
-def score_run(run: Path, flip: bool) -> dict:
+def score_run(run: Path, flip: bool, stats_from: str = "train") -> dict:
     """Per-image target test Dice of the run's model as trained and after AdaBN on the target's
-    training images."""
+    training images (`stats_from="test"`: on the test images themselves, as `aidemed predict --adapt-bn`
+    does: transductive, still without masks)."""
     cfg = json.loads((run / "config.json").read_text())
     if cfg.get("setting") != "domain-adaptation" or not cfg.get("target_data"):
         raise SystemExit(f"{run}: not a domain-adaptation run (config.json: setting {cfg.get('setting')!r})")
@@ -50,7 +51,7 @@ def score_run(run: Path, flip: bool) -> dict:
         predictor = Predictor.from_checkpoint(checkpoint)
         predictor.flip = flip
         if mode == "adabn":
-            predictor.adapt_batchnorm(decode_case(target, target.case(c))[0] for c in splits["train"])
+            predictor.adapt_batchnorm(decode_case(target, target.case(c))[0] for c in splits[stats_from])
         rows = score_split(predictor, target, list(splits["test"]))
         scored[mode] = {"dice": summarize_split(rows)["dice"],
                         "per_image": _per_image(rows, target.root.name)}
@@ -101,7 +102,10 @@ def build_rows(runs: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def markdown_body(result: dict) -> list[str]:
     lines = ["", "Target test Dice, both folds' test images pooled per seed, then mean ± sd over seeds. "
-             "AdaBN: batch-norm statistics taken from the target's unlabelled training images of the run's fold"
+             + ("AdaBN: batch-norm statistics taken from the target's unlabelled training images of the run's fold"
+              if result.get("stats_from", "train") == "train" else
+              "AdaBN: batch-norm statistics taken from the target test images themselves (transductive, as "
+              "`aidemed predict --adapt-bn`; no masks)")
              + (" (and their mirror images; predictions averaged with the mirrored image)" if result["flip"] else "")
              + ".", "",
              "| row | seeds | test images | target Dice | per seed |", "|---|---|---|---|---|"]
@@ -132,17 +136,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True, type=Path, help="OUT stem: writes OUT.json and OUT.md")
     parser.add_argument("--flip", action="store_true", help="also average with the mirrored image's prediction")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--stats-from", choices=("train", "test"), default="train",
+                        help="the target split AdaBN takes its statistics from (default train: the images the "
+                             "adaptation run was given; test: the images being scored)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     began = time.perf_counter()
-    runs = [score_run(run, args.flip) for run in args.runs]
+    runs = [score_run(run, args.flip, args.stats_from) for run in args.runs]
     if not any(r["method"] == SOURCE_ONLY for r in runs):
         raise SystemExit(f"no {SOURCE_ONLY} (source-only) run among the runs: nothing to compare against")
     rows, tests = build_rows(runs)
     words = ["python", "benchmarks/adabn_reference.py", *(sys.argv[1:] if argv is None else argv)]
     result = {"command": " ".join(shlex.quote(w) for w in words),
-              "flip": args.flip, "rows": rows, "paired_tests": tests,
+              "flip": args.flip, "stats_from": args.stats_from, "rows": rows, "paired_tests": tests,
               "runs": [{k: v for k, v in r.items() if k != "per_image"} for r in runs],
               "environment": environment(), "wall_seconds": time.perf_counter() - began}
     print(write_benchmark(args.output, result, "Domain adaptation with AdaBN beside it", markdown_body(result)))

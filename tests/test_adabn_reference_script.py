@@ -62,3 +62,14 @@ def test_refuses_runs_it_cannot_score(da_runs, phantom_dir, tmp_path):
     with pytest.raises(SystemExit, match="no supervised"):
         adabn_reference.main([str(da_runs[1]), "-o", str(tmp_path / "x")])
     assert not (tmp_path / "x.json").exists()
+
+
+def test_statistics_from_the_test_images_are_a_different_adaptation(da_runs, tmp_path):
+    runs = [str(r) for r in da_runs if "supervised" in r.name]
+    assert adabn_reference.main([*runs, "-o", str(tmp_path / "train")]) == 0
+    assert adabn_reference.main([*runs, "--stats-from", "test", "-o", str(tmp_path / "test")]) == 0
+    on_train, on_test = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("train", "test"))
+    assert on_train["stats_from"] == "train" and on_test["stats_from"] == "test"
+    assert [r["trained_dice"] for r in on_train["runs"]] == [r["trained_dice"] for r in on_test["runs"]]
+    assert [r["adabn_dice"] for r in on_train["runs"]] != [r["adabn_dice"] for r in on_test["runs"]]
+    assert "transductive" in (tmp_path / "test.md").read_text()
