@@ -73,18 +73,17 @@ from aidemed.engine.inference import Predictor, per_case_dice, predict_probs
 GIVEN_COLOR = (255, 64, 64)
 MODEL_COLOR = (64, 160, 255)
 CLEAN_COLOR = (64, 220, 64)
-# audit.csv and the gallery in the order of: 1 - Dice (model, given); the same weighted by the model's
-# margin; the outline's fit to the image's edges (worst first); a model score's and the edges' ranks summed
-RANK_BY = ("disagreement", "confident", "edges", "disagreement+edges", "confident+edges")
-RANK_BY_TEXT = {
-    "disagreement": "disagreement (1 - Dice of the model mask and the given mask)",
-    "confident": "confident disagreement (the disagreement weighted by the model's margin)",
-    "edges": "edge alignment (how closely the mask's outline follows the image's edges), worst first",
-    "disagreement+edges": "disagreement (1 - Dice of the model mask and the given mask) and edge misfit (how far "
-                          "the mask's outline strays from the image's edges), their ranks summed",
-    "confident+edges": "confident disagreement and edge misfit, their ranks summed"}
-RANKING_NAME = {"disagreement": "aidemed_disagreement", "confident": "aidemed_confident", "edges": "image_edges",
-                "disagreement+edges": "aidemed_disagreement+edges", "confident+edges": "aidemed_confident+edges"}
+# The orders audit.csv and the gallery can take (--rank-by): each one's ranking name in audit.json, and
+# how the gallery page words it.
+RANK_BY = {
+    "disagreement": ("aidemed_disagreement", "disagreement (1 - Dice of the model mask and the given mask)"),
+    "confident": ("aidemed_confident", "confident disagreement (the disagreement weighted by the model's margin)"),
+    "edges": ("image_edges", "edge alignment (how closely the mask's outline follows the image's edges), worst first"),
+    "disagreement+edges": ("aidemed_disagreement+edges",
+                           "disagreement (1 - Dice of the model mask and the given mask) and edge misfit (how far the "
+                           "mask's outline strays from the image's edges), their ranks summed"),
+    "confident+edges": ("aidemed_confident+edges", "confident disagreement and edge misfit, their ranks summed"),
+}
 MIN_PANEL = 160  # pixels: gallery panels of smaller images are enlarged (nearest neighbour)
 
 
@@ -378,7 +377,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     Dice below `gross_below`), with the subtler corrupted cases left out of the ranking: a corruption
     that moves the mask less than the model's own error cannot be told from annotator variation.
     `flip` averages every prediction with the mirrored image's (rankings and gallery alike).
-    `rank_by` orders audit.csv and the gallery (RANK_BY); every ranking is scored in audit.json.
+    `rank_by` (a key of RANK_BY) orders audit.csv and the gallery; every ranking is scored in audit.json.
     """
     from aidemed.engine.seed import resolve_device
 
@@ -477,12 +476,8 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     }
     if records:
         positives = {r["case"] for r in rows if r.get("corrupted")}
-        rankings = {"aidemed_disagreement": [rows[i]["case"] for i in orders["disagreement"]],
-                    "aidemed_soft": [rows[i]["case"] for i in _order(soft, -disagreement)],
-                    "aidemed_confident": [rows[i]["case"] for i in orders["confident"]],
-                    "image_edges": [rows[i]["case"] for i in orders["edges"]],
-                    "aidemed_disagreement+edges": [rows[i]["case"] for i in orders["disagreement+edges"]],
-                    "aidemed_confident+edges": [rows[i]["case"] for i in orders["confident+edges"]]}
+        rankings = {RANK_BY[key][0]: [rows[i]["case"] for i in o] for key, o in orders.items()}
+        rankings["aidemed_soft"] = [rows[i]["case"] for i in _order(soft, -disagreement)]
         if lab is not None:
             rankings["cleanlab"] = [rows[i]["case"] for i in _order(lab)]
             rankings["cleanlab+edges"] = [rows[i]["case"] for i in _order(-rank_sum(-lab, -edges))]
@@ -625,7 +620,7 @@ def _write_html(rows: list[dict], images: list[Path], summary: dict, path: Path)
              f"<h1>Annotation audit</h1><p>Run <code>{html.escape(summary['run'])}</code> "
              f"({html.escape(summary['method'])}, setting {html.escape(summary['setting'])}); dataset "
              f"{html.escape(summary['dataset'])}; {summary['n_audited']} masks audited, ranked by "
-             f"{RANK_BY_TEXT[summary['rank_by']]}. The top {len(rows)} are shown: image, given mask "
+             f"{RANK_BY[summary['rank_by']][1]}. The top {len(rows)} are shown: image, given mask "
              "(red), model mask (blue), and the clean mask (green) when the dataset has one.</p>"]
     if "precision_at_k" in summary:
         parts = ", ".join(f"{k}: {fmt(v)}" for k, v in summary["precision_at_k"].items())

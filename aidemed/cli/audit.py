@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-RANK_BY = ("disagreement", "confident", "edges", "disagreement+edges", "confident+edges")  # aidemed.audit.RANK_BY, without importing torch
+RANK_BY = ("disagreement", "confident", "edges", "disagreement+edges", "confident+edges")  # aidemed.audit.RANK_BY's keys; importing it here would load torch for every command
 
 
 def register(subparsers) -> None:
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 def _audit(args) -> int:
     from pathlib import Path
 
-    from aidemed.audit import RANKING_NAME, audit_run
+    from aidemed.audit import RANK_BY as RANKINGS, audit_run
 
     out = Path(args.output) if args.output else Path(args.run) / "audit"
     summary = audit_run(args.run, out, top=args.top, model=args.model, device=args.device,
@@ -67,7 +67,7 @@ def _audit(args) -> int:
             parts = ", ".join(f"{k} {v:.3f}" for k, v in summary["precision_at_k_gross"].items() if isinstance(v, float))
             print(f"{summary['n_gross']} of them gross (Dice vs clean < {summary['gross_below']}); "
                   f"precision@{summary['n_gross']} on those, the subtler ones left out: {parts}")
-        ranking = RANKING_NAME[summary["rank_by"]]
+        ranking = RANKINGS[summary["rank_by"]][0]
         found = summary["recall_at_k_by_corruption"][ranking]
         print(f"found in the top k by corruption ({ranking}): "
               + ", ".join(f"{kind} {e['found']}/{e['n']}" for kind, e in found.items()))
