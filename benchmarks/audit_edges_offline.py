@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,9 @@ import torch
 
 from aidemed.audit import _order, edge_alignment, precision_at_k, rank_sum
 from aidemed.data.cache import load_arrays
-from aidemed.data.manifest import atomic_write_text, load_dataset
+from aidemed.bench.report import write_benchmark
+from aidemed.data.manifest import load_dataset
+from aidemed.engine.run import environment
 
 MODEL_SCORES = {"aidemed_disagreement": ("disagreement", 1), "aidemed_confident": ("confident_disagreement", 1),
                 "cleanlab": ("cleanlab_score", -1)}  # column, sign that makes higher = more suspect
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
+    began = time.perf_counter()
     edges = edges_of(args.data, args.profile)
     results = []
     for item in args.audits:
@@ -75,16 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in results[0]["precision_at_k"] if all(n in r["precision_at_k"] for r in results)]
     means = {n: float(np.mean([r["precision_at_k"][n] for r in results])) for n in names}
     command = "python benchmarks/audit_edges_offline.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    out = Path(args.output)
-    atomic_write_text(out.with_suffix(".json"), json.dumps(
-        {"command": command, "data": args.data, "audits": results, "mean": means}, indent=2) + "\n")
-    lines = [f"# {args.title or 'Audit rankings with the image-edge score, from earlier audits'}", "",
-             f"`{command}`", "", "| audit | k | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    lines = ["", "| audit | k | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for r in results:
         lines.append(f"| {r['name']} | {r['k']} | " + " | ".join(f"{r['precision_at_k'][n]:.3f}" for n in names) + " |")
     lines.append("| mean | | " + " | ".join(f"{means[n]:.3f}" for n in names) + " |")
-    atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
-    print(out.with_suffix(".md").read_text())
+    result = {"command": command, "data": args.data, "audits": results, "mean": means,
+              "environment": environment(), "wall_seconds": time.perf_counter() - began}
+    title = args.title or "Audit rankings with the image-edge score, from earlier audits"
+    print(write_benchmark(Path(args.output), result, title, lines))
     return 0
 
 

@@ -13,9 +13,13 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+
+from aidemed.bench.report import write_benchmark
+from aidemed.engine.run import environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--title", default="Audit rankings: precision@k at finding the corrupted masks")
     args = parser.parse_args(argv)
+    began = time.perf_counter()
     rows = []
     for item in args.audits:
         name, _, folder = item.partition("=")
@@ -44,13 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     versus_cleanlab = {k: sum(r["precision_at_k"][k] >= r["precision_at_k"]["cleanlab"] for r in rows)
                        for k in rankings if "cleanlab" in rankings}
     command = "python benchmarks/audit_rankings.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(
-        {"command": command, "audits": rows, "mean_by_group": means, "at_least_cleanlab": versus_cleanlab},
-        indent=2) + "\n")
-    lines = [f"# {args.title}", "", f"`{command}`", "",
-             "| audit | k | " + " | ".join(rankings) + " |", "|---|---|" + "---|" * len(rankings)]
+    lines = ["", "| audit | k | " + " | ".join(rankings) + " |", "|---|---|" + "---|" * len(rankings)]
     for r in rows:
         best = max(r["precision_at_k"][k] for k in rankings)
         cells = [(f"**{r['precision_at_k'][k]:.3f}**" if r["precision_at_k"][k] == best else f"{r['precision_at_k'][k]:.3f}")
@@ -71,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             n = sum(r["recall_by_corruption"][k].get(kind, {}).get("n", 0) for r in rows)
             cells.append(f"{found}/{n}")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(out.with_suffix(".md").read_text())
+    result = {"command": command, "audits": rows, "mean_by_group": means, "at_least_cleanlab": versus_cleanlab,
+              "environment": environment(), "wall_seconds": time.perf_counter() - began}
+    print(write_benchmark(Path(args.output), result, args.title, lines))
     return 0
 
 
