@@ -57,6 +57,28 @@ def test_resume_after_a_kill_mid_epoch_reaches_the_uninterrupted_result(fast_con
     assert [r["val_dice"] for r in full] == [r["val_dice"] for r in resumed]
 
 
+@pytest.mark.parametrize("keep_every, kept", [(1, [0, 1, 2]), (2, [1]), (0, [])])
+def test_keep_every_keeps_epoch_checkpoints_without_changing_the_training(fast_config, tmp_path, keep_every, kept):
+    cfg = replace(fast_config, epochs=3)
+    train(cfg, tmp_path / "plain")
+    train(replace(cfg, keep_every=keep_every), tmp_path / "kept")
+    checkpoints = tmp_path / "kept" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.glob("epoch-*.pt")) == [f"epoch-{e:03d}.pt" for e in kept]
+    for epoch in kept:
+        assert load_checkpoint(checkpoints / f"epoch-{epoch:03d}.pt")["epoch"] == epoch
+    _assert_same_weights(_weights(tmp_path / "plain"), _weights(tmp_path / "kept"))
+    if 2 in kept:
+        _assert_same_weights(_weights(tmp_path / "kept"), _weights(tmp_path / "kept", "epoch-002.pt"))
+    if 0 in kept:
+        first, last = _weights(tmp_path / "kept", "epoch-000.pt"), _weights(tmp_path / "kept")
+        assert any(not torch.equal(first["model"][k], last["model"][k]) for k in first["model"])
+
+
+def test_keep_every_must_not_be_negative(fast_config, tmp_path):
+    with pytest.raises(ValueError, match="keep_every"):
+        train(replace(fast_config, keep_every=-1), tmp_path / "run")
+
+
 def test_a_finished_run_is_not_overwritten_and_configs_do_not_mix(fast_config, tmp_path):
     train(fast_config, tmp_path / "run")
     with pytest.raises(ValueError, match="--resume"):

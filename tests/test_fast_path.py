@@ -90,11 +90,11 @@ def test_cli_flags_reach_the_config(tmp_path):
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
-    args = parser.parse_args(["--data", str(tmp_path), "--compile", "--channels-last"])
+    args = parser.parse_args(["--data", str(tmp_path), "--compile", "--channels-last", "--keep-every", "5"])
     cfg = config_from_args(args)
-    assert cfg.compile and cfg.channels_last
+    assert cfg.compile and cfg.channels_last and cfg.keep_every == 5
     assert not any(getattr(config_from_args(parser.parse_args(["--data", str(tmp_path)])), k)
-                   for k in ("compile", "channels_last"))
+                   for k in ("compile", "channels_last", "keep_every"))
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs a C++ compiler (g++)")

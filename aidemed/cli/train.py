@@ -63,6 +63,8 @@ def add_train_arguments(parser, method_arg_help: str = METHOD_ARG_HELP) -> None:
     parser.add_argument("--channels-last", action="store_true",
                         help="networks in channels-last memory layout (faster convolutions on CPUs and GPUs)")
     parser.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0: default)")
+    parser.add_argument("--keep-every", type=int, default=d.keep_every, metavar="N",
+                        help="also keep checkpoints/epoch-NNN.pt every N epochs (0: only last.pt and best.pt)")
     parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE", help=method_arg_help)
     parser.add_argument("-o", "--output", default=None, help="run folder (default runs/DATASET-METHOD-fF-sSEED)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
@@ -86,7 +88,7 @@ def config_from_args(args):
         lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
         iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp, cpu_bf16=args.cpu_bf16,
         compile=args.compile, channels_last=args.channels_last,
-        num_threads=args.threads, progress=not args.quiet, method_args=method_args,
+        num_threads=args.threads, progress=not args.quiet, keep_every=args.keep_every, method_args=method_args,
     )
 
 

@@ -54,6 +54,9 @@ class TrainConfig:
     # training step for unet-base on the CPU, more with `compile`); the layout only, not the model.
     channels_last: bool = False
     num_threads: int = 0  # 0: leave torch's default
+    # Also keep checkpoints/epoch-NNN.pt every `keep_every` epochs (0: only last.pt and best.pt), to study
+    # how the model changes over training (e.g. benchmarks/audit_with_checkpoints.py); each is a last.pt.
+    keep_every: int = 0
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     method_args: dict = field(default_factory=dict)

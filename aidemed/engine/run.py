@@ -267,7 +267,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
 
 
 # Settings that change where and how visibly a run executes, not what it learns.
-RUNTIME_ONLY = ("progress", "device", "num_threads", "compile", "channels_last")
+RUNTIME_ONLY = ("progress", "device", "num_threads", "compile", "channels_last", "keep_every")
 # Method names that train exactly what `supervised` trains (a finished run of theirs is a valid bootstrap).
 SUPERVISED_ALIASES = ("supervised", "source_only")
 

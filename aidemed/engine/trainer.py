@@ -51,6 +51,8 @@ class ValidationSet:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, device: torch.device, stop_after_steps: int | None = None):
+        if cfg.keep_every < 0:
+            raise ValueError(f"keep_every must be 0 (off) or a number of epochs, got {cfg.keep_every}")
         self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.stop_after_steps = stop_after_steps  # test hook: simulate a kill after this many steps
@@ -70,14 +72,20 @@ class Trainer:
     def best_path(self) -> Path:
         return self.checkpoint_dir / "best.pt"
 
+    def epoch_path(self, epoch: int) -> Path:
+        return self.checkpoint_dir / f"epoch-{epoch:03d}.pt"
+
     def _save_last(self, method: Method, epoch: int) -> None:
-        save_checkpoint(self.last_path, {
+        state = {
             "epoch": epoch,
             "method": method.state_dict(),
             "history": self.history,
             "best": self.best,
             "config": self.cfg.to_dict(),
-        })
+        }
+        save_checkpoint(self.last_path, state)
+        if self.cfg.keep_every and (epoch + 1) % self.cfg.keep_every == 0:
+            save_checkpoint(self.epoch_path(epoch), state)
 
     def _save_best(self, method: Method, candidate: str, networks, epoch: int, score: float, meta: dict) -> None:
         save_checkpoint(self.best_path, {
