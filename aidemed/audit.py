@@ -219,6 +219,22 @@ def cleanlab_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.
     return mean_per_case(torch.from_numpy(np.asarray(scores, dtype=np.float64)), case_index, num_cases)
 
 
+def ranking_orders(disagreement: np.ndarray, soft: np.ndarray, confident: np.ndarray, edges: np.ndarray,
+                   cleanlab: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every ranking of the audit by its name in audit.json: case indices, most suspect first (cleanlab's
+    two only when its scores are given). Ties go to the larger disagreement."""
+    orders = {"aidemed_disagreement": _order(-disagreement, soft),
+              "aidemed_soft": _order(soft, -disagreement),
+              "aidemed_confident": _order(-confident, -disagreement),
+              "image_edges": _order(np.nan_to_num(edges, nan=np.inf), -disagreement),
+              "aidemed_disagreement+edges": _order(-rank_sum(disagreement, -edges), -disagreement),
+              "aidemed_confident+edges": _order(-rank_sum(confident, -edges), -disagreement)}
+    if cleanlab is not None:
+        orders["cleanlab"] = _order(cleanlab)
+        orders["cleanlab+edges"] = _order(-rank_sum(-cleanlab, -edges))
+    return orders
+
+
 def _order(primary: np.ndarray, secondary: np.ndarray | None = None) -> np.ndarray:
     """Indices by primary ascending (ties by secondary ascending, then position)."""
     keys = [np.arange(len(primary))] + ([secondary] if secondary is not None else []) + [primary]
@@ -457,12 +473,8 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
                 row[f"aide_labels_{key}_vs_clean_dice"] = _dice(copy[rows_idx[samples]].long(), clean, data.num_classes)
         rows.append(row)
 
-    orders = {"disagreement": _order(-disagreement, soft),
-              "confident": _order(-confident, -disagreement),
-              "edges": _order(np.nan_to_num(edges, nan=np.inf), -disagreement),
-              "disagreement+edges": _order(-rank_sum(disagreement, -edges), -disagreement),
-              "confident+edges": _order(-rank_sum(confident, -edges), -disagreement)}
-    order = orders[rank_by]
+    orders = ranking_orders(disagreement, soft, confident, edges, lab)
+    order = orders[RANK_BY[rank_by][0]]
     ranked = [rows[i] for i in order]
     for rank, row in enumerate(ranked, start=1):
         row["rank"] = rank
@@ -476,11 +488,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
     }
     if records:
         positives = {r["case"] for r in rows if r.get("corrupted")}
-        rankings = {RANK_BY[key][0]: [rows[i]["case"] for i in o] for key, o in orders.items()}
-        rankings["aidemed_soft"] = [rows[i]["case"] for i in _order(soft, -disagreement)]
-        if lab is not None:
-            rankings["cleanlab"] = [rows[i]["case"] for i in _order(lab)]
-            rankings["cleanlab+edges"] = [rows[i]["case"] for i in _order(-rank_sum(-lab, -edges))]
+        rankings = {name: [rows[i]["case"] for i in o] for name, o in orders.items()}
         if loss_of_case is not None:
             rankings["aidemed_training_loss"] = [rows[i]["case"] for i in _order(-loss_of_case)]
         summary["n_corrupted"] = len(positives)

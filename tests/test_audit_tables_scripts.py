@@ -88,3 +88,40 @@ def test_offline_edges_refuse_cases_the_dataset_lacks(dilated_copy, tmp_path):
     with pytest.raises(SystemExit, match="cases not in"):
         audit_edges_offline.main(["--data", str(dilated_copy), "--profile", "32", f"r={csv_path}", "-o",
                                   str(tmp_path / "o")])
+
+
+audit_with_checkpoints = benchmark_script("audit_with_checkpoints")
+
+
+@pytest.fixture
+def noisy_run(dilated_copy, fast_config, tmp_path_factory):
+    from dataclasses import replace
+
+    from aidemed.engine.run import train
+
+    run = tmp_path_factory.mktemp("kept") / "run"
+    train(replace(fast_config, data=str(dilated_copy), setting="noisy", labelled_fraction=1.0, keep_every=1), run)
+    return run
+
+
+def test_checkpoint_rankings_match_the_audit_of_the_same_model(noisy_run, dilated_copy, tmp_path):
+    from aidemed.audit import audit_run
+
+    checkpoints = noisy_run / "checkpoints"
+    out = tmp_path / "table"
+    assert audit_with_checkpoints.main(["--data", str(dilated_copy), "--profile", "32",
+                                        f"e0={checkpoints / 'epoch-000.pt'}", f"last={checkpoints / 'last.pt'}",
+                                        "-o", str(out)]) == 0
+    first, last = json.loads(out.with_suffix(".json").read_text())["checkpoints"]
+    assert (first["epoch"], last["epoch"]) == (0, 1)
+    audit = audit_run(noisy_run, tmp_path / "audit", top=0, model="last")
+    assert last["k"] == audit["k"]
+    assert last["precision_at_k"] == pytest.approx(
+        {name: value for name, value in audit["precision_at_k"].items() if name != "aidemed_training_loss"})
+    assert "| e0 | 0 |" in out.with_suffix(".md").read_text()
+
+
+def test_checkpoint_rankings_refuse_a_missing_checkpoint(dilated_copy, tmp_path):
+    with pytest.raises(SystemExit, match="nowhere.pt"):
+        audit_with_checkpoints.main(["--data", str(dilated_copy), f"x={tmp_path / 'nowhere.pt'}",
+                                     "-o", str(tmp_path / "t")])
