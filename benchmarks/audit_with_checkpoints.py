@@ -1,13 +1,14 @@
 """The audit's rankings of one noisy dataset's training masks, made with the networks of any checkpoints.
 
-    python benchmarks/audit_with_checkpoints.py --data NOISY_DATASET NAME=CHECKPOINT ... -o OUT [--title T]
+    python benchmarks/audit_with_checkpoints.py --data NOISY_DATASET NAME=CHECKPOINT[,CHECKPOINT...] ... -o OUT
 
 `aidemed audit RUN` ranks a run's masks with that run's final model. This asks what other models would
 do with the same masks: the checkpoints a run kept along the way (`aidemed train --keep-every 1`,
 checkpoints/epoch-NNN.pt: does a model that has not yet fitted the noise rank better?) or a model trained
 on the clean masks (the reference no noisy-trained model can beat: it has never seen a wrong mask).
 Each CHECKPOINT is a last.pt, epoch-NNN.pt or best.pt; its networks are averaged, as the audit's
-`--model last` does. The rankings are the audit's own (`aidemed.audit.ranking_orders`), scored by
+`--model last` does, and so are those of several checkpoints joined by commas (an ensemble, as the
+audit's `--ensemble`). The rankings are the audit's own (`aidemed.audit.ranking_orders`), scored by
 precision@k against the dataset's noise records. Writes OUT.md and OUT.json with the command.
 """
 
@@ -62,8 +63,13 @@ def audited_masks(data_dir: str, profile: str):
     return data, rows, case_ids, torch.from_numpy(case_index.astype(np.int64)), corrupted
 
 
-def score_checkpoint(path: Path, data, rows, case_ids, case_index, corrupted, edges, flip: bool) -> dict:
-    networks, cfg, epoch = networks_of(path, data.in_channels, data.num_classes)
+def score_checkpoints(paths: list[Path], data, rows, case_ids, case_index, corrupted, edges, flip: bool) -> dict:
+    networks, trained_on, epochs = [], [], []
+    for path in paths:
+        nets, cfg, epoch = networks_of(path, data.in_channels, data.num_classes)
+        networks += nets
+        trained_on.append(cfg.data)
+        epochs.append(epoch)
     images, given = data.images[rows], data.masks[rows]
     probs = predict_probs(networks, images, flip=flip)
     n = len(case_ids)
@@ -72,8 +78,8 @@ def score_checkpoint(path: Path, data, rows, case_ids, case_index, corrupted, ed
     lab = cleanlab_scores(probs, given, case_index, n)
     orders = ranking_orders(disagreement, soft, confident, edges, lab)
     positives = {str(c) for c in case_ids[corrupted]}
-    return {"checkpoint": str(path), "epoch": epoch,
-            "trained_on": cfg.data, "n_networks": len(networks), "k": len(positives),
+    return {"checkpoints": [str(p) for p in paths], "epoch": epochs[0] if len(set(epochs)) == 1 else epochs,
+            "trained_on": trained_on, "n_networks": len(networks), "k": len(positives),
             "mean_disagreement_right_masks": float(np.mean(disagreement[~corrupted])),
             "mean_disagreement_corrupted_masks": float(np.mean(disagreement[corrupted])),
             "precision_at_k": {name: precision_at_k([str(case_ids[i]) for i in order], positives)
@@ -82,7 +88,7 @@ def score_checkpoint(path: Path, data, rows, case_ids, case_index, corrupted, ed
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", metavar="NAME=CHECKPOINT")
+    parser.add_argument("checkpoints", nargs="+", metavar="NAME=CHECKPOINT[,CHECKPOINT...]")
     parser.add_argument("--data", required=True, help="the noisy dataset whose training masks are ranked")
     parser.add_argument("--profile", default="standard")
     parser.add_argument("--flip", action="store_true", help="average with the mirrored image's prediction")
@@ -94,16 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     named = []
     for item in args.checkpoints:
-        name, sep, path = item.partition("=")
-        if not sep or not Path(path).is_file():
-            raise SystemExit(f"{item}: expected NAME=CHECKPOINT with an existing checkpoint file")
-        named.append((name, Path(path)))
+        name, sep, joined = item.partition("=")
+        paths = [Path(p) for p in joined.split(",")]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if not sep or missing:
+            raise SystemExit(f"{item}: expected NAME=CHECKPOINT[,CHECKPOINT...]; not a file: {', '.join(missing)}")
+        named.append((name, paths))
     began = time.perf_counter()
     data, rows, case_ids, case_index, corrupted = audited_masks(args.data, args.profile)
     edges = edge_alignment(data.images[rows], data.masks[rows], case_index, len(case_ids))
     results = []
-    for name, path in named:
-        results.append({"name": name, **score_checkpoint(path, data, rows, case_ids, case_index, corrupted, edges,
+    for name, paths in named:
+        results.append({"name": name, **score_checkpoints(paths, data, rows, case_ids, case_index, corrupted, edges,
                                                          args.flip)})
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[-1]["precision_at_k"].items()), flush=True)
     names = list(results[0]["precision_at_k"])

@@ -111,9 +111,11 @@ def test_checkpoint_rankings_match_the_audit_of_the_same_model(noisy_run, dilate
     out = tmp_path / "table"
     assert audit_with_checkpoints.main(["--data", str(dilated_copy), "--profile", "32",
                                         f"e0={checkpoints / 'epoch-000.pt'}", f"last={checkpoints / 'last.pt'}",
+                                        f"both={checkpoints / 'epoch-000.pt'},{checkpoints / 'epoch-001.pt'}",
                                         "-o", str(out)]) == 0
-    first, last = json.loads(out.with_suffix(".json").read_text())["checkpoints"]
-    assert (first["epoch"], last["epoch"]) == (0, 1)
+    first, last, both = json.loads(out.with_suffix(".json").read_text())["checkpoints"]
+    assert (first["epoch"], last["epoch"], both["epoch"]) == (0, 1, [0, 1])
+    assert both["n_networks"] == 2
     audit = audit_run(noisy_run, tmp_path / "audit", top=0, model="last")
     assert last["k"] == audit["k"]
     assert last["precision_at_k"] == pytest.approx(
