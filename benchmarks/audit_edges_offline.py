@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,8 @@ import torch
 
 from aidemed.audit import _order, edge_alignment, precision_at_k, rank_sum
 from aidemed.data.cache import load_arrays
-from aidemed.bench.report import write_benchmark
+from aidemed.bench.report import write_script_benchmark
 from aidemed.data.manifest import load_dataset
-from aidemed.engine.run import environment
 
 MODEL_SCORES = {"aidemed_disagreement": ("disagreement", 1), "aidemed_confident": ("confident_disagreement", 1),
                 "cleanlab": ("cleanlab_score", -1)}  # column, sign that makes higher = more suspect
@@ -77,15 +75,13 @@ def main(argv: list[str] | None = None) -> int:
                                            for n, ids in rankings_of(rows, edges).items()}})
     names = [n for n in results[0]["precision_at_k"] if all(n in r["precision_at_k"] for r in results)]
     means = {n: float(np.mean([r["precision_at_k"][n] for r in results])) for n in names}
-    command = "python benchmarks/audit_edges_offline.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     lines = ["", "| audit | k | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for r in results:
         lines.append(f"| {r['name']} | {r['k']} | " + " | ".join(f"{r['precision_at_k'][n]:.3f}" for n in names) + " |")
     lines.append("| mean | | " + " | ".join(f"{means[n]:.3f}" for n in names) + " |")
-    result = {"command": command, "data": args.data, "audits": results, "mean": means,
-              "environment": environment(), "wall_seconds": time.perf_counter() - began}
     title = args.title or "Audit rankings with the image-edge score, from earlier audits"
-    print(write_benchmark(Path(args.output), result, title, lines))
+    print(write_script_benchmark(Path(args.output), "audit_edges_offline.py", argv, began, title, lines,
+                                 data=args.data, audits=results, mean=means))
     return 0
 
 

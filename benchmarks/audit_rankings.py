@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from aidemed.bench.report import write_benchmark
-from aidemed.engine.run import environment
+from aidemed.bench.report import write_script_benchmark
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
              for g in groups}
     versus_cleanlab = {k: sum(r["precision_at_k"][k] >= r["precision_at_k"]["cleanlab"] for r in rows)
                        for k in rankings if "cleanlab" in rankings}
-    command = "python benchmarks/audit_rankings.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     lines = ["", "| audit | k | " + " | ".join(rankings) + " |", "|---|---|" + "---|" * len(rankings)]
     for r in rows:
         best = max(r["precision_at_k"][k] for k in rankings)
@@ -70,9 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             n = sum(r["recall_by_corruption"][k].get(kind, {}).get("n", 0) for r in rows)
             cells.append(f"{found}/{n}")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    result = {"command": command, "audits": rows, "mean_by_group": means, "at_least_cleanlab": versus_cleanlab,
-              "environment": environment(), "wall_seconds": time.perf_counter() - began}
-    print(write_benchmark(Path(args.output), result, args.title, lines))
+    print(write_script_benchmark(Path(args.output), "audit_rankings.py", argv, began, args.title, lines,
+                                 audits=rows, mean_by_group=means, at_least_cleanlab=versus_cleanlab))
     return 0
 
 

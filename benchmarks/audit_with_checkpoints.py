@@ -15,7 +15,6 @@ precision@k against the dataset's noise records. Writes OUT.md and OUT.json with
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -25,11 +24,10 @@ import torch
 
 from aidemed.audit import (cleanlab_scores, confident_disagreement, edge_alignment, mask_scores, noise_records,
                            precision_at_k, ranking_orders, run_train_data)
-from aidemed.bench.report import write_benchmark
+from aidemed.bench.report import write_script_benchmark
 from aidemed.engine.checkpoint import CheckpointError, load_checkpoint
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import predict_probs
-from aidemed.engine.run import environment
 from aidemed.nets import create_model
 
 
@@ -115,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
                                                          args.flip)})
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[-1]["precision_at_k"].items()), flush=True)
     names = list(results[0]["precision_at_k"])
-    command = "python benchmarks/audit_with_checkpoints.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     lines = ["", f"precision@k (k = {results[0]['k']} corrupted masks of {len(case_ids)}; chance "
              f"{results[0]['k'] / len(case_ids):.3f}); disagreement = 1 - Dice of the model's mask and the given mask, "
              "mean over the right / the corrupted masks", "",
@@ -125,10 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['name']} | {r['epoch']} | {r['mean_disagreement_right_masks']:.3f} | "
                      f"{r['mean_disagreement_corrupted_masks']:.3f} | "
                      + " | ".join(f"{r['precision_at_k'][n]:.3f}" for n in names) + " |")
-    result = {"command": command, "data": args.data, "flip": args.flip, "checkpoints": results,
-              "environment": environment(), "wall_seconds": time.perf_counter() - began}
     title = args.title or "Audit rankings made with the networks of given checkpoints"
-    print(write_benchmark(Path(args.output), result, title, lines))
+    print(write_script_benchmark(Path(args.output), "audit_with_checkpoints.py", argv, began, title, lines,
+                                 data=args.data, flip=args.flip, checkpoints=results))
     return 0
 
 

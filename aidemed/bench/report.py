@@ -35,6 +35,22 @@ def write_benchmark(out: Path, result: dict, title: str, body: list[str]) -> str
     return markdown
 
 
+def benchmark_command(script: str, argv: list[str] | None) -> str:
+    """The command line that ran `benchmarks/<script>` (argv None: this process's own arguments)."""
+    return f"python benchmarks/{script} " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+def write_script_benchmark(out: Path, script: str, argv: list[str] | None, began: float, title: str,
+                           body: list[str], **result) -> str:
+    """`write_benchmark` for a benchmarks/ script: `result` with the script's command line, the machine
+    and the wall time since `began` (a `time.perf_counter()` reading) added."""
+    from aidemed.engine.run import environment
+
+    full = {"command": benchmark_command(script, argv), **result, "environment": environment(),
+            "wall_seconds": time.perf_counter() - began}
+    return write_benchmark(out, full, title, body)
+
+
 # ---- sweeps (label-efficiency, report-labels): one way to log commands and write the tables
 
 
