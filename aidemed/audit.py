@@ -222,7 +222,7 @@ def cleanlab_scores(probs: torch.Tensor, given: torch.Tensor, case_index: torch.
 def ranking_orders(disagreement: np.ndarray, soft: np.ndarray, confident: np.ndarray, edges: np.ndarray,
                    cleanlab: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every ranking of the audit by its name in audit.json: case indices, most suspect first (cleanlab's
-    two only when its scores are given). Ties go to the larger disagreement."""
+    two only when its scores are given). Ties go to the larger disagreement, except in cleanlab's."""
     orders = {"aidemed_disagreement": _order(-disagreement, soft),
               "aidemed_soft": _order(soft, -disagreement),
               "aidemed_confident": _order(-confident, -disagreement),
