@@ -77,6 +77,7 @@ def test_keep_every_keeps_epoch_checkpoints_without_changing_the_training(fast_c
 def test_keep_every_must_not_be_negative(fast_config, tmp_path):
     with pytest.raises(ValueError, match="keep_every"):
         train(replace(fast_config, keep_every=-1), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything was written: a corrected rerun can use it
 
 
 def test_a_finished_run_is_not_overwritten_and_configs_do_not_mix(fast_config, tmp_path):

@@ -32,7 +32,7 @@ from aidemed.data.splits import format_fraction, labelled_ids
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import Predictor, adapt_batchnorm
 from aidemed.engine.seed import resolve_device, seed_everything
-from aidemed.engine.trainer import Trainer, ValidationSet
+from aidemed.engine.trainer import Trainer, ValidationSet, check_loop_options
 from aidemed.methods import TrainData, get_method
 from aidemed.metrics.evaluate import score_case, summarize_by_label, write_rows_csv
 
@@ -217,6 +217,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     run_dir = Path(run_dir)
     setting = get_setting(cfg.setting)
     cfg = with_setting_options(cfg)
+    check_loop_options(cfg)
     if check:
         assert_dataset_ok(cfg.data)
         if cfg.target_data:

@@ -49,10 +49,15 @@ class ValidationSet:
         return float(dice.mean())
 
 
+def check_loop_options(cfg: TrainConfig) -> None:
+    """Refuse loop options the Trainer cannot honour, before anything is written for the run."""
+    if cfg.keep_every < 0:
+        raise ValueError(f"keep_every must be 0 (off) or a number of epochs, got {cfg.keep_every}")
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, device: torch.device, stop_after_steps: int | None = None):
-        if cfg.keep_every < 0:
-            raise ValueError(f"keep_every must be 0 (off) or a number of epochs, got {cfg.keep_every}")
+        check_loop_options(cfg)
         self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.stop_after_steps = stop_after_steps  # test hook: simulate a kill after this many steps
