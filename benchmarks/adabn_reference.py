@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -25,11 +24,11 @@ import numpy as np
 import torch
 
 from aidemed.bench.harness import paired_test
-from aidemed.bench.report import mean_sd, write_benchmark
+from aidemed.bench.report import mean_sd, write_script_benchmark
 from aidemed.data.cache import decode_case
 from aidemed.data.manifest import load_dataset
 from aidemed.engine.inference import Predictor
-from aidemed.engine.run import environment, score_split, summarize_split
+from aidemed.engine.run import score_split, summarize_split
 
 SOURCE_ONLY = "supervised"
 
@@ -147,12 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     if not any(r["method"] == SOURCE_ONLY for r in runs):
         raise SystemExit(f"no {SOURCE_ONLY} (source-only) run among the runs: nothing to compare against")
     rows, tests = build_rows(runs)
-    words = ["python", "benchmarks/adabn_reference.py", *(sys.argv[1:] if argv is None else argv)]
-    result = {"command": " ".join(shlex.quote(w) for w in words),
-              "flip": args.flip, "stats_from": args.stats_from, "rows": rows, "paired_tests": tests,
-              "runs": [{k: v for k, v in r.items() if k != "per_image"} for r in runs],
-              "environment": environment(), "wall_seconds": time.perf_counter() - began}
-    print(write_benchmark(args.output, result, "Domain adaptation with AdaBN beside it", markdown_body(result)))
+    result = {"flip": args.flip, "stats_from": args.stats_from, "rows": rows, "paired_tests": tests,
+              "runs": [{k: v for k, v in r.items() if k != "per_image"} for r in runs]}
+    print(write_script_benchmark(args.output, "adabn_reference.py", argv, began,
+                                 "Domain adaptation with AdaBN beside it", markdown_body(result), **result))
     return 0
 
 
