@@ -11,7 +11,8 @@ from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import Predictor, predict_probs
 from aidemed.engine.run import train
 from aidemed.methods import TrainData, get_method, list_methods
-from aidemed.methods.aide import AIDE, confidence, largest_component, multi_view_target, per_sample_dice
+from aidemed.methods.aide import (AIDE, confidence, cutmix_boxes, largest_component, multi_view_target, paste,
+                                  per_sample_dice)
 
 
 @pytest.mark.parametrize("method", list_methods())
@@ -327,3 +328,76 @@ def test_train_data_subset_keeps_the_chosen_samples_in_order():
     assert part.case_ids.tolist() == ["c4", "c1"] and len(part) == 2
     assert torch.equal(part.images, data.images[[4, 1]]) and part.trusted.tolist() == [False, True]
     assert part.num_classes == data.num_classes
+
+
+@pytest.mark.parametrize("area", [0.1, 0.25, 0.5])
+def test_cutmix_boxes_are_one_rectangle_of_the_asked_area(area):
+    boxes = cutmix_boxes(64, 32, 48, area, torch.Generator().manual_seed(0))
+    assert boxes.shape == (64, 1, 32, 48) and set(boxes.unique().tolist()) <= {0.0, 1.0}
+    for box in boxes[:, 0].bool():
+        rows, cols = box.any(1), box.any(0)
+        assert box.sum() == rows.sum() * cols.sum()  # a full rectangle, no holes
+        assert rows.nonzero().max() - rows.nonzero().min() + 1 == rows.sum()  # contiguous
+    assert boxes.mean().item() == pytest.approx(area, rel=0.1)
+
+
+def test_paste_takes_the_partner_inside_the_box_only():
+    x, partner = torch.zeros(1, 2, 4, 4), torch.ones(1, 2, 4, 4)
+    box = torch.zeros(1, 1, 4, 4)
+    box[..., 1:3, 0:2] = 1
+    mixed = paste(box, x, partner)
+    assert torch.equal(mixed[:, 0], box[:, 0]) and torch.equal(mixed[:, 1], box[:, 0])
+
+
+def test_cutmix_consistency_pastes_image_target_and_confidence_with_the_same_box():
+    import contextlib
+
+    from aidemed.engine.config import AugmentConfig
+    from aidemed.methods.base import StepContext
+
+    method = _aide_with(cutmix_area=0.3)
+    pixelwise = torch.nn.Conv2d(1, 2, 1)  # a pixel's output depends on that pixel only
+    method.networks["A"] = pixelwise
+    image = torch.randn(4, 1, 16, 16)
+    target = torch.softmax(torch.randn(4, 2, 16, 16), 1)
+    conf = torch.rand(4, 16, 16)
+    ctx = StepContext(30, 0, torch.Generator().manual_seed(3), torch.device("cpu"), AugmentConfig(),
+                      contextlib.nullcontext, method.data)
+    probs, mixed_target, mixed_conf = method.consistency_inputs("A", image, pixelwise(image), (target, conf), ctx)
+    replay = torch.Generator().manual_seed(3)
+    partner = torch.randperm(4, generator=replay)
+    box = cutmix_boxes(4, 16, 16, 0.3, replay)
+    assert not torch.equal(partner, torch.arange(4))
+    with torch.no_grad():
+        expected_probs = paste(box, torch.softmax(pixelwise(image), 1), torch.softmax(pixelwise(image[partner]), 1))
+    assert torch.allclose(probs, expected_probs, atol=1e-6)
+    assert torch.equal(mixed_target, paste(box, target, target[partner]))
+    assert torch.equal(mixed_conf, paste(box, conf[:, None], conf[partner][:, None])[:, 0])
+
+
+def test_without_cutmix_the_consistency_sees_the_batch_itself():
+    import contextlib
+
+    from aidemed.engine.config import AugmentConfig
+    from aidemed.methods.base import StepContext
+
+    method = _aide_with()
+    logits, target, conf = torch.randn(3, 2, 16, 16), torch.rand(3, 2, 16, 16), torch.rand(3, 16, 16)
+    ctx = StepContext(30, 0, torch.Generator().manual_seed(0), torch.device("cpu"), AugmentConfig(),
+                      contextlib.nullcontext, method.data)
+    probs, same_target, same_conf = method.consistency_inputs("A", torch.randn(3, 1, 16, 16), logits, (target, conf), ctx)
+    assert torch.equal(probs, torch.softmax(logits, 1)) and same_target is target and same_conf is conf
+
+
+@pytest.mark.parametrize("area", [-0.1, 1.0])
+def test_cutmix_area_outside_zero_one_is_refused(area):
+    with pytest.raises(ValueError, match="cutmix_area"):
+        _aide_with(cutmix_area=area)
+
+
+def test_aide_with_cutmix_trains_end_to_end(fast_config, tmp_path):
+    cfg = replace(fast_config, method="aide", method_args={"cutmix_area": 0.4})
+    result = train(cfg, tmp_path / "run")
+    assert 0.0 <= result["test"]["dice"] <= 1.0
+    history = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert np.isfinite(history[-1]["train_consistency_A"])
