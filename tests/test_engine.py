@@ -57,6 +57,18 @@ def test_resume_after_a_kill_mid_epoch_reaches_the_uninterrupted_result(fast_con
     assert [r["val_dice"] for r in full] == [r["val_dice"] for r in resumed]
 
 
+def test_resume_may_change_runtime_settings_and_reaches_the_uninterrupted_result(fast_config, tmp_path):
+    cfg = replace(fast_config, epochs=3)
+    train(cfg, tmp_path / "full")
+    with pytest.raises(Interrupted):
+        train(cfg, tmp_path / "killed", stop_after_steps=5)
+    train(replace(cfg, keep_every=1), tmp_path / "killed", resume=True)
+    _assert_same_weights(_weights(tmp_path / "full"), _weights(tmp_path / "killed"))
+    kept = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("epoch-*.pt"))
+    assert kept == ["epoch-001.pt", "epoch-002.pt"]  # the epochs the resumed part trained
+    assert json.loads((tmp_path / "killed" / "config.json").read_text())["keep_every"] == 1
+
+
 @pytest.mark.parametrize("keep_every, kept", [(1, [0, 1, 2]), (2, [1]), (0, [])])
 def test_keep_every_keeps_epoch_checkpoints_without_changing_the_training(fast_config, tmp_path, keep_every, kept):
     cfg = replace(fast_config, epochs=3)

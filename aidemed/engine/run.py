@@ -408,8 +408,11 @@ def _guard_config(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     if saved.is_file():
         previous = _normalised_config(json.loads(saved.read_text()))
         current = json.loads(json.dumps(cfg.to_dict()))
-        if previous != current:
-            changed = differing_keys(previous, current)
+        # Runtime settings may change between the parts of a run (a resume on another thread count,
+        # with --compile, keeping checkpoints): they do not change what it learns. config.json then
+        # records the latest part's.
+        changed = [k for k in differing_keys(previous, current) if k not in RUNTIME_ONLY]
+        if changed:
             raise ValueError(f"{saved}: this run folder holds a run with another config (differs in {changed}); "
                              "use a new --output folder")
         if not resume and (run_dir / "checkpoints" / "last.pt").is_file():
