@@ -223,19 +223,19 @@ def ranking_orders(disagreement: np.ndarray, soft: np.ndarray, confident: np.nda
                    cleanlab: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every ranking of the audit by its name in audit.json: case indices, most suspect first (cleanlab's
     two only when its scores are given). Ties go to the larger disagreement, except in cleanlab's."""
-    orders = {"aidemed_disagreement": _order(-disagreement, soft),
-              "aidemed_soft": _order(soft, -disagreement),
-              "aidemed_confident": _order(-confident, -disagreement),
-              "image_edges": _order(np.nan_to_num(edges, nan=np.inf), -disagreement),
-              "aidemed_disagreement+edges": _order(-rank_sum(disagreement, -edges), -disagreement),
-              "aidemed_confident+edges": _order(-rank_sum(confident, -edges), -disagreement)}
+    orders = {"aidemed_disagreement": order_by(-disagreement, soft),
+              "aidemed_soft": order_by(soft, -disagreement),
+              "aidemed_confident": order_by(-confident, -disagreement),
+              "image_edges": order_by(np.nan_to_num(edges, nan=np.inf), -disagreement),
+              "aidemed_disagreement+edges": order_by(-rank_sum(disagreement, -edges), -disagreement),
+              "aidemed_confident+edges": order_by(-rank_sum(confident, -edges), -disagreement)}
     if cleanlab is not None:
-        orders["cleanlab"] = _order(cleanlab)
-        orders["cleanlab+edges"] = _order(-rank_sum(-cleanlab, -edges))
+        orders["cleanlab"] = order_by(cleanlab)
+        orders["cleanlab+edges"] = order_by(-rank_sum(-cleanlab, -edges))
     return orders
 
 
-def _order(primary: np.ndarray, secondary: np.ndarray | None = None) -> np.ndarray:
+def order_by(primary: np.ndarray, secondary: np.ndarray | None = None) -> np.ndarray:
     """Indices by primary ascending (ties by secondary ascending, then position)."""
     keys = [np.arange(len(primary))] + ([secondary] if secondary is not None else []) + [primary]
     return np.lexsort(keys)
@@ -490,7 +490,7 @@ def audit_run(run_dir: str | Path, out_dir: str | Path | None = None, top: int =
         positives = {r["case"] for r in rows if r.get("corrupted")}
         rankings = {name: [rows[i]["case"] for i in o] for name, o in orders.items()}
         if loss_of_case is not None:
-            rankings["aidemed_training_loss"] = [rows[i]["case"] for i in _order(-loss_of_case)]
+            rankings["aidemed_training_loss"] = [rows[i]["case"] for i in order_by(-loss_of_case)]
         summary["n_corrupted"] = len(positives)
         summary["k"] = len(positives)
         summary["precision_at_k"] = {name: precision_at_k(ids, positives) for name, ids in rankings.items()}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aidemed.audit import _order, edge_alignment, precision_at_k, rank_sum
+from aidemed.audit import edge_alignment, order_by, precision_at_k, rank_sum
 from aidemed.data.cache import load_arrays
 from aidemed.bench.report import write_script_benchmark
 from aidemed.data.manifest import load_dataset
@@ -44,9 +44,9 @@ def rankings_of(rows: list[dict], edges: dict[str, float]) -> dict[str, list[str
     for name, (column, sign) in MODEL_SCORES.items():
         if column in rows[0] and rows[0][column] != "":
             suspicion = sign * np.array([float(r[column]) for r in rows])
-            out[name] = [cases[i] for i in _order(-suspicion)]
-            out[f"{name}+edges"] = [cases[i] for i in _order(-rank_sum(suspicion, -edge))]
-    out["image_edges"] = [cases[i] for i in _order(np.nan_to_num(edge, nan=np.inf))]
+            out[name] = [cases[i] for i in order_by(-suspicion)]
+            out[f"{name}+edges"] = [cases[i] for i in order_by(-rank_sum(suspicion, -edge))]
+    out["image_edges"] = [cases[i] for i in order_by(np.nan_to_num(edge, nan=np.inf))]
     return out
 
 

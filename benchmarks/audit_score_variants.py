@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from aidemed.audit import (_order, cleanlab_scores, confident_disagreement, load_networks, mask_scores, noise_records,
+from aidemed.audit import (cleanlab_scores, confident_disagreement, load_networks, mask_scores, noise_records, order_by,
                            precision_at_k, run_train_data)
 from aidemed.engine.config import TrainConfig
 from aidemed.engine.inference import predict_probs
@@ -92,7 +92,7 @@ def run_variants(run: Path, flip: bool) -> dict:
     scores["cleanlab"] = -cleanlab_scores(probs, given, torch.arange(len(ids)), len(ids))
     precision = {}
     for name in VARIANTS:
-        order = _order(-np.asarray(scores[name], dtype=np.float64))
+        order = order_by(-np.asarray(scores[name], dtype=np.float64))
         precision[name] = precision_at_k([ids[i] for i in order], corrupted)
     return {"run": str(run), "method": cfg.method, "seed": cfg.seed, "data": cfg.data, "k": len(corrupted),
             "n_audited": len(ids), "precision_at_k": precision}

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from aidemed.audit import (RANK_BY, _order, cleanlab_scores, confident_disagreement, edge_alignment, mask_scores,
-                           precision_at_k, rank_sum, recall_by_corruption)
+from aidemed.audit import (RANK_BY, cleanlab_scores, confident_disagreement, edge_alignment, mask_scores,
+                           order_by, precision_at_k, rank_sum, recall_by_corruption)
 from aidemed.cli.main import main
 from aidemed.engine.checkpoint import load_checkpoint
 from aidemed.engine.run import train
@@ -55,7 +55,7 @@ def test_the_obviously_wrong_mask_ranks_first():
     probs, given, index = _hand_made()
     disagreement, soft = mask_scores(probs, given, index, 4)
     assert disagreement[2] == pytest.approx(1.0) and disagreement[0] == pytest.approx(0.0)
-    order = _order(-disagreement, soft)
+    order = order_by(-disagreement, soft)
     assert order[0] == 2 and order[1] == 1
     assert soft[2] < soft[1] < soft[0]  # the mean probability of the given label agrees
     assert soft[0] == pytest.approx(0.9)
@@ -178,7 +178,7 @@ def test_audit_ranks_masks_writes_gallery_and_precision(noisy_aide_run, tmp_path
     by_case = sorted(rows, key=lambda r: r["case"])  # the audit's own order before ranking
     dis_c = np.array([float(r["disagreement"]) for r in by_case])
     edges_c = np.array([float(r["edge_alignment"]) for r in by_case])
-    expected = [by_case[i]["case"] for i in _order(-rank_sum(dis_c, -edges_c), -dis_c)]
+    expected = [by_case[i]["case"] for i in order_by(-rank_sum(dis_c, -edges_c), -dis_c)]
     assert [r["case"] for r in rows] == expected  # default: disagreement and edge misfit, ranks summed
     records = {json.loads(l)["id"]: json.loads(l) for l in (noisy / "noise_records.jsonl").read_text().splitlines()}
     assert all((r["corrupted"] == "True") == records[r["case"]]["corrupted"] for r in rows)
