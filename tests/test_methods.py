@@ -385,7 +385,8 @@ def test_without_cutmix_the_consistency_sees_the_batch_itself():
     logits, target, conf = torch.randn(3, 2, 16, 16), torch.rand(3, 2, 16, 16), torch.rand(3, 16, 16)
     ctx = StepContext(30, 0, torch.Generator().manual_seed(0), torch.device("cpu"), AugmentConfig(),
                       contextlib.nullcontext, method.data)
-    probs, same_target, same_conf = method.consistency_inputs("A", torch.randn(3, 1, 16, 16), logits, (target, conf), ctx)
+    image = torch.randn(3, 1, 16, 16)
+    probs, same_target, same_conf = method.consistency_inputs("A", image, logits, (target, conf), ctx)
     assert torch.equal(probs, torch.softmax(logits, 1)) and same_target is target and same_conf is conf
 
 
