@@ -16,6 +16,8 @@ Per step, for network A (B is symmetric):
            lam = min((epoch / E_r)^2, 1)
 At scheduled epochs each network predicts every correctable case; the `correction_fraction` that
 agree least (Dice) with the peer's copy get that copy replaced by the prediction.
+With `cutmix_area` > 0 (not the paper's) c_A is taken on the suspect images with a box pasted from
+another suspect image, and P_B, w_B pasted with the same box.
 
 Differences from the public code, on purpose: views are predicted in eval mode and transformed as
 batched tensors; labels live in memory; selection uses the clean val split; multi-class masks work;
