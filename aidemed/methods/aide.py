@@ -290,7 +290,8 @@ class AIDE(Method):
     def consistency_inputs(self, k: str, image: torch.Tensor, logits: torch.Tensor,
                            peer_target: tuple[torch.Tensor, torch.Tensor], ctx: StepContext):
         """Network k's softmax, the peer's target and its confidence on the suspect images: the batch's
-        own, or with `cutmix_area` each one with a box pasted from another suspect image."""
+        own, or with `cutmix_area` each one with a box pasted from its partner in a random permutation of
+        them (itself where the permutation leaves it in place: a suspect image alone in its batch stays whole)."""
         target, conf = peer_target
         if self.options.cutmix_area <= 0:
             return torch.softmax(logits.float(), dim=1), target, conf
