@@ -1,5 +1,6 @@
 """Every registered method trains end to end; AIDE's pieces do what the algorithm says."""
 
+import contextlib
 import json
 from dataclasses import replace
 
@@ -7,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from aidemed.engine.config import TrainConfig
+from aidemed.engine.config import AugmentConfig, TrainConfig
 from aidemed.engine.inference import Predictor, predict_probs
 from aidemed.engine.run import train
 from aidemed.methods import TrainData, get_method, list_methods
+from aidemed.methods.base import StepContext
 from aidemed.methods.aide import (AIDE, confidence, cutmix_boxes, largest_component, multi_view_target, paste,
                                   per_sample_dice)
 
@@ -141,6 +143,12 @@ def test_largest_component_keeps_the_biggest_blob_per_class():
     labels[15:17, 15:17] = 1
     cleaned = largest_component(labels)
     assert cleaned[2:10, 2:10].all() and cleaned[15:17, 15:17].sum() == 0
+
+
+def _step_context(method, epoch: int, seed: int) -> StepContext:
+    """What the loop would hand the method for one step of this epoch, on the CPU, in fp32."""
+    return StepContext(epoch, 0, torch.Generator().manual_seed(seed), torch.device("cpu"), AugmentConfig(),
+                       contextlib.nullcontext, method.data)
 
 
 def _aide_with(n=8, trusted=2, **options):
@@ -278,18 +286,12 @@ def test_per_sample_dice_empty_rule():
 
 @pytest.mark.parametrize("floor, expected_suspect_weight", [(0.0, 0.0), (0.1, 0.1)])
 def test_suspect_supervised_weight_falls_to_the_floor_once_lambda_is_one(floor, expected_suspect_weight):
-    import contextlib
-
-    from aidemed.engine.config import AugmentConfig
-    from aidemed.methods.base import StepContext
-
     method = _aide_with(trusted=0, beta=0.0, suspect_weight_floor=floor)
     per_sample = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
     method.loss = lambda logits, labels: logits.mean((1, 2, 3)) * 0 + per_sample  # A and B alike
     seen = {}
     method.step_optimizer = lambda key, loss: seen.setdefault(key, loss.item())
-    ctx = StepContext(30, 0, torch.Generator().manual_seed(0), torch.device("cpu"), AugmentConfig(),
-                      contextlib.nullcontext, method.data)
+    ctx = _step_context(method, epoch=30, seed=0)
     method.training_step(torch.arange(8), ctx)
     # the peer's four lowest losses (1-4) are clean, 5-8 suspect; lambda = 1 at epoch 30
     assert seen["A"] == pytest.approx(2.5 + expected_suspect_weight * 6.5)
@@ -350,19 +352,13 @@ def test_paste_takes_the_partner_inside_the_box_only():
 
 
 def test_cutmix_consistency_pastes_image_target_and_confidence_with_the_same_box():
-    import contextlib
-
-    from aidemed.engine.config import AugmentConfig
-    from aidemed.methods.base import StepContext
-
     method = _aide_with(cutmix_area=0.3)
     pixelwise = torch.nn.Conv2d(1, 2, 1)  # a pixel's output depends on that pixel only
     method.networks["A"] = pixelwise
     image = torch.randn(4, 1, 16, 16)
     target = torch.softmax(torch.randn(4, 2, 16, 16), 1)
     conf = torch.rand(4, 16, 16)
-    ctx = StepContext(30, 0, torch.Generator().manual_seed(3), torch.device("cpu"), AugmentConfig(),
-                      contextlib.nullcontext, method.data)
+    ctx = _step_context(method, epoch=30, seed=3)
     probs, mixed_target, mixed_conf = method.consistency_inputs("A", image, pixelwise(image), (target, conf), ctx)
     replay = torch.Generator().manual_seed(3)
     partner = torch.randperm(4, generator=replay)
@@ -376,15 +372,9 @@ def test_cutmix_consistency_pastes_image_target_and_confidence_with_the_same_box
 
 
 def test_without_cutmix_the_consistency_sees_the_batch_itself():
-    import contextlib
-
-    from aidemed.engine.config import AugmentConfig
-    from aidemed.methods.base import StepContext
-
     method = _aide_with()
     logits, target, conf = torch.randn(3, 2, 16, 16), torch.rand(3, 2, 16, 16), torch.rand(3, 16, 16)
-    ctx = StepContext(30, 0, torch.Generator().manual_seed(0), torch.device("cpu"), AugmentConfig(),
-                      contextlib.nullcontext, method.data)
+    ctx = _step_context(method, epoch=30, seed=0)
     image = torch.randn(3, 1, 16, 16)
     probs, same_target, same_conf = method.consistency_inputs("A", image, logits, (target, conf), ctx)
     assert torch.equal(probs, torch.softmax(logits, 1)) and same_target is target and same_conf is conf
