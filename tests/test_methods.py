@@ -359,7 +359,10 @@ def test_cutmix_consistency_pastes_image_target_and_confidence_with_the_same_box
     target = torch.softmax(torch.randn(4, 2, 16, 16), 1)
     conf = torch.rand(4, 16, 16)
     ctx = _step_context(method, epoch=30, seed=3)
-    probs, mixed_target, mixed_conf = method.consistency_inputs("A", image, pixelwise(image), (target, conf), ctx)
+    every = torch.ones(4, dtype=torch.bool)
+    labels = torch.zeros(4, 16, 16, dtype=torch.long)
+    probs, mixed_target, mixed_conf = method.consistency_inputs("A", image, pixelwise(image), labels, every,
+                                                                (target, conf), ctx)
     replay = torch.Generator().manual_seed(3)
     partner = torch.randperm(4, generator=replay)
     box = cutmix_boxes(4, 16, 16, 0.3, replay)
@@ -376,8 +379,76 @@ def test_without_cutmix_the_consistency_sees_the_batch_itself():
     logits, target, conf = torch.randn(3, 2, 16, 16), torch.rand(3, 2, 16, 16), torch.rand(3, 16, 16)
     ctx = _step_context(method, epoch=30, seed=0)
     image = torch.randn(3, 1, 16, 16)
-    probs, same_target, same_conf = method.consistency_inputs("A", image, logits, (target, conf), ctx)
+    every = torch.ones(3, dtype=torch.bool)
+    labels = torch.zeros(3, 16, 16, dtype=torch.long)
+    probs, same_target, same_conf = method.consistency_inputs("A", image, logits, labels, every, (target, conf), ctx)
     assert torch.equal(probs, torch.softmax(logits, 1)) and same_target is target and same_conf is conf
+
+
+def _cutmix_batch_inputs(seed: int):
+    """A batch of 6 where images 1 and 4 are suspect, and the `cutmix_partners=batch` inputs for it."""
+    method = _aide_with(cutmix_area=0.3, cutmix_partners="batch")
+    pixelwise = torch.nn.Conv2d(1, 2, 1)
+    method.networks["A"] = pixelwise
+    image = torch.randn(6, 1, 16, 16)
+    labels = torch.zeros(6, 16, 16, dtype=torch.long)
+    labels[:, 2:9, 3:11] = 1
+    suspect = torch.tensor([False, True, False, False, True, False])
+    target = torch.softmax(torch.randn(2, 2, 16, 16), 1)
+    conf = torch.rand(2, 16, 16)
+    inputs = method.consistency_inputs("A", image, pixelwise(image), labels, suspect, (target, conf),
+                                       _step_context(method, epoch=30, seed=seed))
+    return method, pixelwise, image, labels, suspect, target, conf, inputs
+
+
+def test_cutmix_from_the_batch_never_pairs_an_image_with_itself():
+    method = _aide_with(cutmix_partners="batch")
+    suspect = torch.tensor([True, False, True, True, False])
+    for seed in range(50):
+        partner = method.cutmix_pool(torch.randn(5, 1, 8, 8), torch.zeros(5, 8, 8, dtype=torch.long), suspect,
+                                     (torch.rand(3, 2, 8, 8), torch.rand(3, 8, 8)), torch.Generator().manual_seed(seed))[3]
+        assert partner.shape == (3,) and torch.all(partner != suspect.nonzero()[:, 0])
+        assert torch.all((partner >= 0) & (partner < 5))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cutmix_from_the_batch_pastes_a_label_or_the_peer_target_with_the_same_box(seed):
+    method, pixelwise, image, labels, suspect, target, conf, (probs, mixed_target, mixed_conf) = \
+        _cutmix_batch_inputs(seed)
+    replay = torch.Generator().manual_seed(seed)
+    partner = ((torch.tensor([1, 4]) + torch.randint(1, 6, (2,), generator=replay)) % 6)
+    box = cutmix_boxes(2, 16, 16, 0.3, replay)
+    inside = box[:, 0].bool()
+    with torch.no_grad():
+        expected = paste(box, torch.softmax(pixelwise(image[suspect]), 1), torch.softmax(pixelwise(image[partner]), 1))
+    assert torch.allclose(probs, expected, atol=1e-6)
+    for row, other in enumerate(partner.tolist()):
+        own_inside, own_outside = inside[row], ~inside[row]
+        assert torch.equal(mixed_target[row][:, own_outside], target[row][:, own_outside])
+        assert torch.equal(mixed_conf[row][own_outside], conf[row][own_outside])
+        if suspect[other]:  # the other suspect image brings the peer's target and confidence
+            other_row = suspect[:other].sum()
+            assert torch.equal(mixed_target[row][:, own_inside], target[other_row][:, own_inside])
+            assert torch.equal(mixed_conf[row][own_inside], conf[other_row][own_inside])
+        else:  # a clean or ground-truth image brings its label, fully trusted
+            assert torch.equal(mixed_target[row][1][own_inside], labels[other][own_inside].float())
+            assert torch.all(mixed_conf[row][own_inside] == 1)
+
+
+def test_the_seeds_of_the_pasting_test_cover_suspect_and_labelled_partners():
+    method = _aide_with(cutmix_partners="batch")
+    suspect = torch.tensor([False, True, False, False, True, False])
+    kinds = set()
+    for seed in range(6):  # the seeds of the test above
+        partner = method.cutmix_pool(torch.randn(6, 1, 8, 8), torch.zeros(6, 8, 8, dtype=torch.long), suspect,
+                                     (torch.rand(2, 2, 8, 8), torch.rand(2, 8, 8)), torch.Generator().manual_seed(seed))[3]
+        kinds |= {bool(suspect[p]) for p in partner.tolist()}
+    assert kinds == {True, False}
+
+
+def test_unknown_cutmix_partners_are_refused():
+    with pytest.raises(ValueError, match="cutmix_partners"):
+        _aide_with(cutmix_partners="target")
 
 
 @pytest.mark.parametrize("area", [-0.1, 1.0])
@@ -386,8 +457,9 @@ def test_cutmix_area_outside_zero_one_is_refused(area):
         _aide_with(cutmix_area=area)
 
 
-def test_aide_with_cutmix_trains_end_to_end(fast_config, tmp_path):
-    cfg = replace(fast_config, method="aide", method_args={"cutmix_area": 0.4})
+@pytest.mark.parametrize("partners", ["suspect", "batch"])
+def test_aide_with_cutmix_trains_end_to_end(fast_config, tmp_path, partners):
+    cfg = replace(fast_config, method="aide", method_args={"cutmix_area": 0.4, "cutmix_partners": partners})
     result = train(cfg, tmp_path / "run")
     assert 0.0 <= result["test"]["dice"] <= 1.0
     history = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

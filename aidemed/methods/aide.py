@@ -17,7 +17,8 @@ Per step, for network A (B is symmetric):
 At scheduled epochs each network predicts every correctable case; the `correction_fraction` that
 agree least (Dice) with the peer's copy get that copy replaced by the prediction.
 With `cutmix_area` > 0 (not the paper's) c_A is taken on the suspect images with a box pasted from
-another suspect image, and P_B, w_B pasted with the same box.
+another suspect image (or, with `cutmix_partners=batch`, any other image of the batch, whose target
+there is its label when it is not suspect), and P_B, w_B pasted with the same box.
 
 Differences from the public code, on purpose: views are predicted in eval mode and transformed as
 batched tensors; labels live in memory; selection uses the clean val split; multi-class masks work;
@@ -93,8 +94,16 @@ class AIDEOptions:
     # the peer's prediction on an image it has not seen whole, the strong-view idea of FixMatch and
     # UniMatch. Costs one more forward and backward pass over the suspect half per network.
     cutmix_area: float = 0.0
+    # Where the pasted box comes from: "suspect" (another suspect image) or "batch" (any other image of
+    # the batch; a clean or ground-truth partner brings its label copy as target, with confidence 1).
+    # In domain adaptation a target image is almost always the only suspect one of its batch, so only
+    # "batch" mixes anything there: source content with its true mask inside the box, the target image
+    # and the peer's prediction outside, the cross-domain mixing of DACS (Tranheden et al. 2021).
+    cutmix_partners: str = "suspect"
 
     def __post_init__(self):
+        if self.cutmix_partners not in ("suspect", "batch"):
+            raise ValueError(f"AIDE option cutmix_partners must be 'suspect' or 'batch', got {self.cutmix_partners!r}")
         if not 0 <= self.cutmix_area < 1:
             raise ValueError(f"AIDE option cutmix_area must be in [0, 1), got {self.cutmix_area}")
         if not 0 <= self.pseudo_share < 1:
@@ -278,7 +287,7 @@ class AIDE(Method):
             suspect_weight = max(1 - lam, o.suspect_weight_floor)
             loss = _subset_mean(losses[k], ~suspect) + suspect_weight * _subset_mean(losses[k], suspect)
             if k in targets:
-                probs, target, conf = self.consistency_inputs(k, image[suspect], logits[k][suspect], targets[k], ctx)
+                probs, target, conf = self.consistency_inputs(k, image, logits[k], labels[k], suspect, targets[k], ctx)
                 consistency = soft_consistency(probs, target, conf)
                 loss = loss + o.beta * lam * consistency.mean()
                 logs[f"consistency_{k}"] = float(consistency.detach().mean())
@@ -287,22 +296,42 @@ class AIDE(Method):
         logs["loss"] = (logs["loss_A"] + logs["loss_B"]) / 2
         return logs
 
-    def consistency_inputs(self, k: str, image: torch.Tensor, logits: torch.Tensor,
-                           peer_target: tuple[torch.Tensor, torch.Tensor], ctx: StepContext):
-        """Network k's softmax, the peer's target and its confidence on the suspect images: the batch's
-        own, or with `cutmix_area` each one with a box pasted from its partner in a random permutation of
-        them (itself where the permutation leaves it in place: a suspect image alone in its batch stays whole)."""
+    def consistency_inputs(self, k: str, image: torch.Tensor, logits: torch.Tensor, label: torch.Tensor,
+                           suspect: torch.Tensor, peer_target: tuple[torch.Tensor, torch.Tensor], ctx: StepContext):
+        """Network k's softmax, the peer's target and its confidence on the batch's suspect images: as they
+        are, or with `cutmix_area` each one with a box pasted from its partner (see `cutmix_pool`).
+        `image`, `logits` and `label` are the whole batch's; `peer_target` covers the suspect images only."""
         target, conf = peer_target
         if self.options.cutmix_area <= 0:
-            return torch.softmax(logits.float(), dim=1), target, conf
-        n, _, height, width = image.shape
-        partner = torch.randperm(n, generator=ctx.generator).to(image.device)
+            return torch.softmax(logits[suspect].float(), dim=1), target, conf
+        pool_image, pool_target, pool_conf, partner = self.cutmix_pool(image, label, suspect, peer_target, ctx.generator)
+        own = image[suspect]
+        n, _, height, width = own.shape
         box = cutmix_boxes(n, height, width, self.options.cutmix_area, ctx.generator).to(image.device)
         with ctx.autocast():
-            mixed_logits = self.networks[k](paste(box, image, image[partner]))
-        mixed_target = paste(box, target, target[partner])
-        mixed_conf = paste(box, conf[:, None], conf[partner][:, None])[:, 0]
+            mixed_logits = self.networks[k](paste(box, own, pool_image[partner]))
+        mixed_target = paste(box, target, pool_target[partner])
+        mixed_conf = paste(box, conf[:, None], pool_conf[partner][:, None])[:, 0]
         return torch.softmax(mixed_logits.float(), dim=1), mixed_target, mixed_conf
+
+    def cutmix_pool(self, image: torch.Tensor, label: torch.Tensor, suspect: torch.Tensor,
+                    peer_target: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator):
+        """Images, targets and confidences the suspect images take their box from, and each one's partner
+        in them. "suspect": a random permutation of the suspect images (itself where it leaves one in place,
+        so a suspect image alone in its batch stays whole). "batch": a uniformly drawn other image of the
+        batch; where it is not suspect its target is its label copy, with confidence 1."""
+        target, conf = peer_target
+        n = int(suspect.sum())
+        if self.options.cutmix_partners == "suspect":
+            return image[suspect], target, conf, torch.randperm(n, generator=generator).to(image.device)
+        pool_target = torch.nn.functional.one_hot(label, target.shape[1]).permute(0, 3, 1, 2).to(target.dtype)
+        pool_target[suspect] = target
+        pool_conf = torch.ones(label.shape, dtype=conf.dtype, device=conf.device)
+        pool_conf[suspect] = conf
+        batch = len(image)
+        offset = torch.randint(1, max(batch, 2), (n,), generator=generator).to(image.device)
+        partner = (suspect.nonzero()[:, 0] + offset) % batch
+        return image, pool_target, pool_conf, partner
 
     def suspect_mask(self, peer_loss: torch.Tensor, trusted: torch.Tensor) -> torch.Tensor:
         n_clean = int(round(self.options.clean_fraction * len(peer_loss)))
