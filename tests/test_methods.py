@@ -385,6 +385,9 @@ def test_without_cutmix_the_consistency_sees_the_batch_itself():
     assert torch.equal(probs, torch.softmax(logits, 1)) and same_target is target and same_conf is conf
 
 
+BATCH_SUSPECT = torch.tensor([False, True, False, False, True, False])  # images 1 and 4 of a batch of 6
+
+
 def _cutmix_batch_inputs(seed: int):
     """A batch of 6 where images 1 and 4 are suspect, and the `cutmix_partners=batch` inputs for it."""
     method = _aide_with(cutmix_area=0.3, cutmix_partners="batch")
@@ -393,12 +396,12 @@ def _cutmix_batch_inputs(seed: int):
     image = torch.randn(6, 1, 16, 16)
     labels = torch.zeros(6, 16, 16, dtype=torch.long)
     labels[:, 2:9, 3:11] = 1
-    suspect = torch.tensor([False, True, False, False, True, False])
+    suspect = BATCH_SUSPECT
     target = torch.softmax(torch.randn(2, 2, 16, 16), 1)
     conf = torch.rand(2, 16, 16)
     inputs = method.consistency_inputs("A", image, pixelwise(image), labels, suspect, (target, conf),
                                        _step_context(method, epoch=30, seed=seed))
-    return method, pixelwise, image, labels, suspect, target, conf, inputs
+    return pixelwise, image, labels, suspect, target, conf, inputs
 
 
 def test_cutmix_from_the_batch_never_pairs_an_image_with_itself():
@@ -413,8 +416,7 @@ def test_cutmix_from_the_batch_never_pairs_an_image_with_itself():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_cutmix_from_the_batch_pastes_a_label_or_the_peer_target_with_the_same_box(seed):
-    method, pixelwise, image, labels, suspect, target, conf, (probs, mixed_target, mixed_conf) = \
-        _cutmix_batch_inputs(seed)
+    pixelwise, image, labels, suspect, target, conf, (probs, mixed_target, mixed_conf) = _cutmix_batch_inputs(seed)
     replay = torch.Generator().manual_seed(seed)
     partner = ((torch.tensor([1, 4]) + torch.randint(1, 6, (2,), generator=replay)) % 6)
     box = cutmix_boxes(2, 16, 16, 0.3, replay)
@@ -437,7 +439,7 @@ def test_cutmix_from_the_batch_pastes_a_label_or_the_peer_target_with_the_same_b
 
 def test_the_seeds_of_the_pasting_test_cover_suspect_and_labelled_partners():
     method = _aide_with(cutmix_partners="batch")
-    suspect = torch.tensor([False, True, False, False, True, False])
+    suspect = BATCH_SUSPECT
     kinds = set()
     for seed in range(6):  # the seeds of the test above
         partner = method.cutmix_pool(torch.randn(6, 1, 8, 8), torch.zeros(6, 8, 8, dtype=torch.long), suspect,
