@@ -36,18 +36,21 @@ if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
   pgrep -f nvidia-cuda-mps-control >/dev/null || nvidia-cuda-mps-control -d || echo "CUDA MPS did not start"
 fi
 
+say() {  # to stdout, and to a log inside RESULTS, so a call's START/END lines come back in results.tgz
+  echo "$(date +%T) $*" | tee -a "$RESULTS/logs/calls.log"
+}
 run_job() {  # SWEEP_NAME ARGS...
   local name=$1; shift
   local left=$(( deadline - $(date +%s) ))
-  [ "$left" -le 5 ] && { echo "$(date +%T) SKIP (deadline) $name $*"; return 0; }
+  [ "$left" -le 5 ] && { say "SKIP (deadline) $name $*"; return 0; }
   local log="$RESULTS/logs/${name}.$(echo "$*" | md5sum | cut -c1-8).log"
-  echo "$(date +%T) START $name $*"
+  say "START $name $*"
   timeout "$left" python3 -m aidemed bench label-efficiency --net "$NET" --epochs "$EPOCHS" --threads 1 --quiet \
     --device "$DEVICE" "$@" -o "$RESULTS/$name" >>"$log" 2>&1
   local rc=$?  # before any command substitution, which resets $?
-  echo "$(date +%T) END rc=$rc $name $*"
+  say "END rc=$rc $name $*"
 }
-export -f run_job
+export -f say run_job
 export deadline RESULTS DEVICE EPOCHS NET
 
 for jobs in "$@"; do
