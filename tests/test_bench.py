@@ -124,6 +124,14 @@ def test_bench_cli_takes_method_scoped_options(fast_config, tmp_path, capsys):
     assert "'aide' is not one of the sweep's methods" in capsys.readouterr().err
 
 
+def test_bench_cli_refuses_fewer_than_one_job(fast_config, tmp_path):
+    args = ["bench", "label-efficiency", "--data", fast_config.data, "--methods", "supervised",
+            "--fractions", "0.25", "--seeds", "0", "--jobs", "0", "-o", str(tmp_path / "s")]
+    with pytest.raises(SystemExit, match="--jobs must be at least 1, got 0"):
+        main(args)
+    assert not (tmp_path / "s").exists()
+
+
 def test_demo_runs_end_to_end_and_prints_the_comparison(tmp_path, capsys):
     args = ["demo", "--workdir", str(tmp_path), "--cases", "24", "--epochs", "1", "--profile", "32"]
     assert main(args) == 0
@@ -185,3 +193,50 @@ def test_summary_names_the_precision_the_runs_trained_with(env, cfg, expected):
 def test_summary_wall_time_note_depends_on_the_machine():
     assert "GPU" in _wall_time_note({"cuda": "NVIDIA H100"})
     assert "2-core" in _wall_time_note({"cuda": None})
+
+
+def test_sweep_dependencies_name_the_run_each_bootstrap_waits_for(fast_config):
+    from aidemed.bench.harness import _spec_config, sweep_dependencies
+
+    specs = [RunSpec("supervised", 0.25, 0), RunSpec("aide", 0.25, 0), RunSpec("pseudo_label", 0.25, 0),
+             RunSpec("mean_teacher", 0.25, 0), RunSpec("aide", 0.25, 1), RunSpec("aide", 0.1, 0)]
+    configs = [_spec_config(fast_config, spec, {}) for spec in specs]
+    assert sweep_dependencies(specs, configs) == {"aide-f0.25-s0": "supervised-f0.25-s0",
+                                                  "pseudo_label-f0.25-s0": "supervised-f0.25-s0"}
+    two_rounds = [_spec_config(fast_config, spec, {"aide": {"bootstrap_rounds": 2}}) for spec in specs]
+    assert sweep_dependencies(specs, two_rounds)["aide-f0.25-s0"] == "pseudo_label-f0.25-s0"
+    given = [_spec_config(fast_config, spec, {"aide": {"bootstrap_run": "/elsewhere"}}) for spec in specs]
+    assert "aide-f0.25-s0" not in sweep_dependencies(specs, given)
+
+
+def test_parallel_sweep_trains_what_the_sequential_one_does(fast_config, tmp_path):
+    fast_config = replace(fast_config, num_threads=1)  # float sums depend on the thread count
+    specs = [RunSpec("aide", 0.25, 0), RunSpec("supervised", 0.25, 0), RunSpec("supervised", 1.0, 0)]
+    run_sweep(fast_config, specs, tmp_path / "one")
+    messages = []
+    run_sweep(fast_config, specs, tmp_path / "two", log=messages.append, jobs=2)
+    for spec in specs:
+        one, two = (json.loads((tmp_path / d / "runs" / spec.key / "results.json").read_text()) for d in ("one", "two"))
+        assert two["test"]["dice"] == one["test"]["dice"], spec.key
+    # aide was listed first, yet in both it bootstrapped from the sweep's supervised run, after it
+    for d in ("one", "two"):
+        aide = json.loads((tmp_path / d / "runs" / "aide-f0.25-s0" / "config.json").read_text())
+        assert aide["method_args"]["bootstrap_run"].endswith(f"{d}/runs/supervised-f0.25-s0")
+    order = [m.split()[1].rstrip(":") for m in messages if m.endswith("training")]
+    assert order.index("aide-f0.25-s0") > order.index("supervised-f0.25-s0")
+    assert "| aide | 0.25 |" in (tmp_path / "two" / "summary.md").read_text()
+
+
+def test_a_failed_run_in_a_parallel_sweep_keeps_the_others_and_is_named(fast_config, tmp_path):
+    broken = tmp_path / "runs" / "supervised-f0.25-s0" / "checkpoints"
+    broken.mkdir(parents=True)
+    (broken / "last.pt").write_bytes(b"not a checkpoint")
+    specs = [RunSpec("supervised", 0.25, 0), RunSpec("aide", 0.25, 0), RunSpec("supervised", 1.0, 0)]
+    with pytest.raises(RuntimeError, match=r"2 of 3 runs did not finish") as err:
+        run_sweep(fast_config, specs, tmp_path, log=lambda m: None, jobs=2)
+    assert "supervised-f0.25-s0" in str(err.value) and "last.pt" in str(err.value)
+    assert "aide-f0.25-s0: not started: its bootstrap run supervised-f0.25-s0 failed" in str(err.value)
+    assert (tmp_path / "runs" / "supervised-f1-s0" / "results.json").is_file()
+    assert not (tmp_path / "runs" / "aide-f0.25-s0").exists()
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        run_sweep(fast_config, specs[2:], tmp_path, jobs=0)

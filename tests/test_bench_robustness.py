@@ -110,7 +110,7 @@ def test_bench_runs_every_method_at_fraction_one_outside_the_semi_setting(monkey
     import aidemed.bench.harness as harness
 
     planned = {}
-    monkeypatch.setattr(harness, "run_sweep", lambda base, specs, out, method_args: planned.update(
+    monkeypatch.setattr(harness, "run_sweep", lambda base, specs, out, method_args, jobs: planned.update(
         setting=base.setting, keys=[s.key for s in specs]))
     (tmp_path / "summary.md").write_text("")
     common = ["bench", "label-efficiency", "--data", str(phantom_dir), "--methods", "supervised", "aide",

@@ -46,19 +46,24 @@ def plan(methods: list[str], fractions: list[float], seeds: list[int],
 
 
 def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print,
-              method_args: dict[str, dict] | None = None) -> list[dict]:
+              method_args: dict[str, dict] | None = None, jobs: int = 1) -> list[dict]:
     """Train every spec not yet finished in OUT/runs. base.method_args go to every method, `method_args`
     maps a method name to options for its runs only. Each run's options are checked before the first
     trains, and a run folder made with another config stops the sweep (its numbers would not be this
-    sweep's)."""
-    from aidemed.engine.run import train
-
+    sweep's). With jobs > 1, that many runs train at once, each in its own process (see `_run_parallel`)."""
     out = Path(out)
     configs = [_spec_config(base, spec, method_args or {}) for spec in specs]
     for spec, cfg in zip(specs, configs):
         _check_run_folder(cfg, out / "runs" / spec.key)
+    specs, configs = _bootstraps_first(specs, configs)
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     record_command(out)
+    if jobs > 1:
+        return _run_parallel(specs, configs, out, log, jobs)
+    from aidemed.engine.run import train
+
     results = []
     for i, (spec, cfg) in enumerate(zip(specs, configs), start=1):
         run_dir = out / "runs" / spec.key
@@ -76,6 +81,115 @@ def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print,
         write_tables(out)
     write_tables(out)
     return results
+
+
+def sweep_dependencies(specs: list[RunSpec], configs: list[TrainConfig]) -> dict[str, str]:
+    """For each run that bootstraps from another run of the same sweep, the key of that run (see
+    `_with_sibling_bootstrap`): it must finish first."""
+    from aidemed.engine.run import bootstrap_rounds
+    from aidemed.methods import get_method
+
+    keys = {spec.key for spec in specs}
+    needs = {}
+    for spec, cfg in zip(specs, configs):
+        if not getattr(get_method(spec.method), "needs_bootstrap", False) or "bootstrap_run" in cfg.method_args:
+            continue
+        sibling = RunSpec("supervised" if bootstrap_rounds(cfg) == 1 else "pseudo_label", spec.fraction, spec.seed).key
+        if sibling in keys and sibling != spec.key:
+            needs[spec.key] = sibling
+    return needs
+
+
+def _bootstraps_first(specs: list[RunSpec], configs: list[TrainConfig]) -> tuple[list[RunSpec], list[TrainConfig]]:
+    """The sweep's order, except that a run comes after the run it bootstraps from, so it reuses that run
+    whatever order the methods were listed in."""
+    needs = sweep_dependencies(specs, configs)
+    pending, placed, order = list(range(len(specs))), set(), []
+    while pending:
+        i = next(i for i in pending if needs.get(specs[i].key) in (None, *placed))
+        pending.remove(i)
+        placed.add(specs[i].key)
+        order.append(i)
+    return [specs[i] for i in order], [configs[i] for i in order]
+
+
+def _run_parallel(specs: list[RunSpec], configs: list[TrainConfig], out: Path, log, jobs: int) -> list[dict]:
+    """Up to `jobs` runs at once, each in a fresh process (spawned, so CUDA works in it), a run that
+    bootstraps from another run of the sweep submitted once that run has finished. Many small runs
+    share one GPU this way (benchmarks/results/busi_label_efficiency_h100/: 36 at once), or two jobs
+    share a 2-core CPU. A failed run does not stop the others; the sweep raises at the end, naming
+    every run that failed or could not start, and the finished runs stay cached."""
+    import multiprocessing
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    index = {spec.key: i for i, spec in enumerate(specs)}
+    needs = sweep_dependencies(specs, configs)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    results: dict[str, dict] = {}
+    failed: dict[str, str] = {}
+    waiting = []
+    for spec in specs:
+        done = out / "runs" / spec.key / "results.json"
+        if done.is_file():
+            log(f"[{index[spec.key] + 1}/{len(specs)}] {spec.key}: cached")
+            results[spec.key] = json.loads(done.read_text())
+        else:
+            waiting.append(spec)
+    if waiting:
+        _check_and_cache_datasets(configs)
+    running = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while waiting or running:
+            for spec in [s for s in waiting if needs.get(s.key) in (None, *results)]:
+                waiting.remove(spec)
+                cfg = replace(_with_sibling_bootstrap(configs[index[spec.key]], spec, out), progress=False,
+                              num_threads=configs[index[spec.key]].num_threads or threads)
+                run_dir = out / "runs" / spec.key
+                resume = (run_dir / "checkpoints" / "last.pt").is_file()
+                log(f"[{index[spec.key] + 1}/{len(specs)}] {spec.key}: {'resuming' if resume else 'training'}")
+                running[pool.submit(_train_in_worker, cfg, str(run_dir), resume)] = (spec, time.perf_counter())
+            for spec in [s for s in waiting if needs.get(s.key) in failed]:
+                waiting.remove(spec)
+                failed[spec.key] = f"not started: its bootstrap run {needs[spec.key]} failed"
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                spec, began = running.pop(future)
+                prefix = f"[{index[spec.key] + 1}/{len(specs)}] {spec.key}"
+                try:
+                    results[spec.key] = future.result()
+                except Exception as err:  # noqa: BLE001 - reported with the run's name below
+                    failed[spec.key] = f"{type(err).__name__}: {err}"
+                    log(f"{prefix}: FAILED ({failed[spec.key]})")
+                    continue
+                log(f"{prefix}: test Dice {results[spec.key]['test']['dice']:.4f} in {time.perf_counter() - began:.0f} s")
+                write_tables(out)
+    failed.update({spec.key: "not started" for spec in waiting})
+    write_tables(out)
+    if failed:
+        raise RuntimeError(f"{out}: {len(failed)} of {len(specs)} runs did not finish (the others are saved):\n"
+                           + "\n".join(f"  {key}: {why}" for key, why in failed.items()))
+    return [results[spec.key] for spec in specs]
+
+
+def _check_and_cache_datasets(configs: list[TrainConfig]) -> None:
+    """Check each dataset and decode it into its array cache once, here, rather than in every worker."""
+    from aidemed.data.cache import load_arrays
+    from aidemed.data.check import assert_dataset_ok
+    from aidemed.data.manifest import load_dataset
+
+    for data in sorted({d for c in configs for d in (c.data, c.target_data) if d}):
+        assert_dataset_ok(data)
+    for data, profile in sorted({(d, c.profile) for c in configs for d in (c.data, c.target_data) if d}):
+        load_arrays(load_dataset(data), profile)
+
+
+def _train_in_worker(cfg: TrainConfig, run_dir: str, resume: bool) -> dict:
+    from aidemed.engine.run import train
+
+    return train(cfg, run_dir, resume=resume, check=False)  # checked once by the parent
 
 
 def split_method_args(method_args: dict, methods: list[str]) -> tuple[dict, dict[str, dict]]:

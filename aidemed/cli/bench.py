@@ -21,6 +21,11 @@ def register(subparsers) -> None:
                        help="the methods that run at fraction 1.0 (default: supervised in the semi setting, where "
                             "with every mask there is nothing to add; every method in the noisy and "
                             "domain-adaptation settings)")
+    sweep.add_argument("--jobs", type=int, default=1,
+                       help="runs trained at once, each in its own process (default 1). A run that bootstraps "
+                            "from another run of the sweep starts when that one has finished. Without --threads, "
+                            "each run gets cores / jobs threads. On a GPU many small runs can share it "
+                            "(docs/methods.md, 'Several runs at once')")
     sweep.set_defaults(func=_label_efficiency)
 
     table = sub.add_parser("table", help="rebuild summary.md/json, runs.csv and the plot from run folders")
@@ -101,7 +106,9 @@ def _label_efficiency(args) -> int:
     if not specs:
         raise SystemExit("aidemed: error: no runs to do: every method was left out at every fraction "
                          "(see --full-supervision-only)")
-    run_sweep(base, specs, Path(args.output), method_args=per_method)
+    if args.jobs < 1:
+        raise SystemExit(f"aidemed: error: --jobs must be at least 1, got {args.jobs}")
+    run_sweep(base, specs, Path(args.output), method_args=per_method, jobs=args.jobs)
     print((Path(args.output) / "summary.md").read_text())
     return 0
 
