@@ -119,59 +119,87 @@ def _run_parallel(specs: list[RunSpec], configs: list[TrainConfig], out: Path, l
     share one GPU this way (benchmarks/results/busi_label_efficiency_h100/: 36 at once), or two jobs
     share a 2-core CPU. A failed run does not stop the others; the sweep raises at the end, naming
     every run that failed or could not start, and the finished runs stay cached."""
-    import multiprocessing
-    import os
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    return _ParallelSweep(specs, configs, out, log, jobs).run()
 
-    index = {spec.key: i for i, spec in enumerate(specs)}
-    needs = sweep_dependencies(specs, configs)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    results: dict[str, dict] = {}
-    failed: dict[str, str] = {}
-    waiting = []
-    for spec in specs:
-        done = out / "runs" / spec.key / "results.json"
-        if done.is_file():
-            log(f"[{index[spec.key] + 1}/{len(specs)}] {spec.key}: cached")
-            results[spec.key] = json.loads(done.read_text())
-        else:
-            waiting.append(spec)
-    if waiting:
-        _check_and_cache_datasets(configs)
-    running = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        while waiting or running:
-            for spec in [s for s in waiting if needs.get(s.key) in (None, *results)]:
-                waiting.remove(spec)
-                cfg = replace(_with_sibling_bootstrap(configs[index[spec.key]], spec, out), progress=False,
-                              num_threads=configs[index[spec.key]].num_threads or threads)
-                run_dir = out / "runs" / spec.key
-                resume = (run_dir / "checkpoints" / "last.pt").is_file()
-                log(f"[{index[spec.key] + 1}/{len(specs)}] {spec.key}: {'resuming' if resume else 'training'}")
-                running[pool.submit(_train_in_worker, cfg, str(run_dir), resume)] = (spec, time.perf_counter())
-            for spec in [s for s in waiting if needs.get(s.key) in failed]:
-                waiting.remove(spec)
-                failed[spec.key] = f"not started: its bootstrap run {needs[spec.key]} failed"
-            if not running:
-                break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                spec, began = running.pop(future)
-                prefix = f"[{index[spec.key] + 1}/{len(specs)}] {spec.key}"
-                try:
-                    results[spec.key] = future.result()
-                except Exception as err:  # noqa: BLE001 - reported with the run's name below
-                    failed[spec.key] = f"{type(err).__name__}: {err}"
-                    log(f"{prefix}: FAILED ({failed[spec.key]})")
-                    continue
-                log(f"{prefix}: test Dice {results[spec.key]['test']['dice']:.4f} in {time.perf_counter() - began:.0f} s")
-                write_tables(out)
-    failed.update({spec.key: "not started" for spec in waiting})
-    write_tables(out)
-    if failed:
-        raise RuntimeError(f"{out}: {len(failed)} of {len(specs)} runs did not finish (the others are saved):\n"
-                           + "\n".join(f"  {key}: {why}" for key, why in failed.items()))
-    return [results[spec.key] for spec in specs]
+
+class _ParallelSweep:
+    """The bookkeeping of `_run_parallel`: which runs wait, run, finished or failed."""
+
+    def __init__(self, specs: list[RunSpec], configs: list[TrainConfig], out: Path, log, jobs: int):
+        import os
+
+        self.specs, self.configs, self.out, self.log, self.jobs = specs, configs, out, log, jobs
+        self.index = {spec.key: i for i, spec in enumerate(specs)}
+        self.needs = sweep_dependencies(specs, configs)
+        self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.results: dict[str, dict] = {}
+        self.failed: dict[str, str] = {}
+        self.waiting: list[RunSpec] = []
+        self.running: dict = {}
+
+    def run(self) -> list[dict]:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        self._load_cached()
+        if self.waiting:
+            _check_and_cache_datasets(self.configs)
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            while self.waiting or self.running:
+                self._submit_ready(pool)
+                self._give_up_on_orphans()
+                if not self.running:
+                    break
+                finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+                self._collect(finished)
+        self.failed.update({spec.key: "not started" for spec in self.waiting})
+        write_tables(self.out)
+        if self.failed:
+            raise RuntimeError(
+                f"{self.out}: {len(self.failed)} of {len(self.specs)} runs did not finish (the others are saved):\n"
+                + "\n".join(f"  {key}: {why}" for key, why in self.failed.items()))
+        return [self.results[spec.key] for spec in self.specs]
+
+    def _prefix(self, spec: RunSpec) -> str:
+        return f"[{self.index[spec.key] + 1}/{len(self.specs)}] {spec.key}"
+
+    def _load_cached(self) -> None:
+        for spec in self.specs:
+            done = self.out / "runs" / spec.key / "results.json"
+            if done.is_file():
+                self.log(f"{self._prefix(spec)}: cached")
+                self.results[spec.key] = json.loads(done.read_text())
+            else:
+                self.waiting.append(spec)
+
+    def _submit_ready(self, pool) -> None:
+        for spec in [s for s in self.waiting if self.needs.get(s.key) in (None, *self.results)]:
+            self.waiting.remove(spec)
+            base = self.configs[self.index[spec.key]]
+            cfg = replace(_with_sibling_bootstrap(base, spec, self.out), progress=False,
+                          num_threads=base.num_threads or self.threads)
+            run_dir = self.out / "runs" / spec.key
+            resume = (run_dir / "checkpoints" / "last.pt").is_file()
+            self.log(f"{self._prefix(spec)}: {'resuming' if resume else 'training'}")
+            self.running[pool.submit(_train_in_worker, cfg, str(run_dir), resume)] = (spec, time.perf_counter())
+
+    def _give_up_on_orphans(self) -> None:
+        for spec in [s for s in self.waiting if self.needs.get(s.key) in self.failed]:
+            self.waiting.remove(spec)
+            self.failed[spec.key] = f"not started: its bootstrap run {self.needs[spec.key]} failed"
+
+    def _collect(self, finished) -> None:
+        for future in finished:
+            spec, began = self.running.pop(future)
+            try:
+                self.results[spec.key] = future.result()
+            except Exception as err:  # noqa: BLE001 - reported with the run's name at the end
+                self.failed[spec.key] = f"{type(err).__name__}: {err}"
+                self.log(f"{self._prefix(spec)}: FAILED ({self.failed[spec.key]})")
+                continue
+            dice = self.results[spec.key]["test"]["dice"]
+            self.log(f"{self._prefix(spec)}: test Dice {dice:.4f} in {time.perf_counter() - began:.0f} s")
+            write_tables(self.out)
 
 
 def _check_and_cache_datasets(configs: list[TrainConfig]) -> None:
