@@ -6,16 +6,20 @@ layout pays), and N runs at once with cores / N threads each.
 
 Each layout trains into its own folder under OUT/sweeps (kept, so a second call reuses finished
 layouts: delete a folder to time it again) and the script writes OUT/jobs_speed.json and .md with the
-wall time of each whole sweep, its runs' test Dice and the machine.
+wall time of each whole sweep, each run's test Dice and median epoch time, and the machine. Each layout
+gets an empty torch.compile cache of its own: the compiled kernels one layout leaves on disk would
+otherwise spare the next layouts their compiling.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,28 +45,35 @@ def time_layout(command: list[str], out: Path) -> dict:
     if timing.is_file():
         return json.loads(timing.read_text())
     began = time.perf_counter()
-    subprocess.run(command, check=True)
+    with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
+        subprocess.run(command, check=True, env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache})
     record = {"wall_s": round(time.perf_counter() - began, 1), "command": shlex.join(command[1:])}
-    record["runs"] = {row["key"]: row["test_dice"] for row in _runs(out)}
+    record["runs"] = _runs(out)
     timing.write_text(json.dumps(record, indent=1))
     return record
 
 
-def _runs(out: Path) -> list[dict]:
-    rows = []
-    for results in sorted((out / "runs").glob("*/results.json")):
-        rows.append({"key": results.parent.name, "test_dice": round(json.loads(results.read_text())["test"]["dice"], 4)})
-    return rows
+def _runs(out: Path) -> dict[str, dict]:
+    """Each finished run's test Dice and median epoch time, from the sweep's runs.csv."""
+    table = out / "runs.csv"
+    if not table.is_file():
+        return {}
+    with table.open() as f:
+        return {row["run"]: {"test_dice": round(float(row["test_dice"]), 4),
+                             "median_epoch_s": round(float(row["median_epoch_seconds"]), 2)}
+                for row in csv.DictReader(f)}
 
 
 def markdown(records: dict[str, dict], machine: str, command: str) -> str:
     fastest = min(r["wall_s"] for r in records.values())
     lines = ["# A small sweep on the CPU: one run at a time, or several (`--jobs`)", "",
              f"Command: `{command}`", "", f"Machine: {machine}", "",
-             "| layout | wall time of the whole sweep (s) | ÷ fastest | test Dice per run |", "|---|---|---|---|"]
+             "| layout | wall time of the whole sweep (s) | ÷ fastest | per run: test Dice, median epoch (s) |",
+             "|---|---|---|---|"]
     for name, record in records.items():
-        dice = ", ".join(f"{key} {value:.4f}" for key, value in record["runs"].items())
-        lines.append(f"| {name} | {record['wall_s']:.0f} | {record['wall_s'] / fastest:.2f} | {dice} |")
+        runs = ", ".join(f"{key} {run['test_dice']:.4f} / {run['median_epoch_s']:.1f}"
+                         for key, run in record["runs"].items())
+        lines.append(f"| {name} | {record['wall_s']:.0f} | {record['wall_s'] / fastest:.2f} | {runs} |")
     lines += ["", "Each layout's sweep command:", ""]
     lines += [f"    {record['command']}" for record in records.values()]
     return "\n".join(lines) + "\n"
