@@ -47,10 +47,15 @@ def time_layout(command: list[str], out: Path) -> dict:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
         subprocess.run(command, check=True, env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache})
-    record = {"wall_s": round(time.perf_counter() - began, 1), "command": shlex.join(command[1:])}
+    record = {"wall_s": round(time.perf_counter() - began, 1), "command": shlex.join(_as_typed(command))}
     record["runs"] = _runs(out)
     timing.write_text(json.dumps(record, indent=1))
     return record
+
+
+def _as_typed(command: list[str]) -> list[str]:
+    """`python -m aidemed ...` as a user types it: `aidemed ...`."""
+    return ["aidemed", *command[3:]] if command[1:3] == ["-m", "aidemed"] else command
 
 
 def _runs(out: Path) -> dict[str, dict]:

@@ -64,3 +64,8 @@ def test_table_compares_each_layout_with_the_fastest(script):
     table = script.markdown(records, "test CPU", "python benchmarks/jobs_speed.py")
     assert "| sequential, 2 threads | 300 | 1.50 | aide-f0.1-s0 0.6000 / 14.0 |" in table
     assert "| --jobs 2, 1 thread(s) each | 200 | 1.00 | aide-f0.1-s0 0.6000 / 14.0 |" in table
+
+
+def test_commands_are_recorded_as_a_user_types_them(script):
+    assert script._as_typed([sys.executable, "-m", "aidemed", "bench", "table", "x"]) == ["aidemed", "bench", "table", "x"]
+    assert script._as_typed(["echo", "hi"]) == ["echo", "hi"]
