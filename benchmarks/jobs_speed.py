@@ -25,11 +25,11 @@ from pathlib import Path
 
 
 def layouts(cores: int, jobs: int) -> dict[str, list[str]]:
+    threads = max(1, cores // jobs)
     return {
         f"sequential, {cores} threads": ["--jobs", "1", "--threads", str(cores)],
         "sequential, 1 thread": ["--jobs", "1", "--threads", "1"],
-        f"--jobs {jobs}, {max(1, cores // jobs)} thread(s) each": ["--jobs", str(jobs), "--threads",
-                                                                   str(max(1, cores // jobs))],
+        f"--jobs {jobs}, {threads} thread(s) each": ["--jobs", str(jobs), "--threads", str(threads)],
     }
 
 

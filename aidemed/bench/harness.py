@@ -50,18 +50,18 @@ def run_sweep(base: TrainConfig, specs: list[RunSpec], out: Path, log=print,
     """Train every spec not yet finished in OUT/runs. base.method_args go to every method, `method_args`
     maps a method name to options for its runs only. Each run's options are checked before the first
     trains, and a run folder made with another config stops the sweep (its numbers would not be this
-    sweep's). With jobs > 1, that many runs train at once, each in its own process (see `_run_parallel`)."""
+    sweep's). With jobs > 1, that many runs train at once, each in its own process (`_ParallelSweep`)."""
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     out = Path(out)
     configs = [_spec_config(base, spec, method_args or {}) for spec in specs]
     for spec, cfg in zip(specs, configs):
         _check_run_folder(cfg, out / "runs" / spec.key)
     specs, configs = _bootstraps_first(specs, configs)
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     record_command(out)
     if jobs > 1:
-        return _run_parallel(specs, configs, out, log, jobs)
+        return _ParallelSweep(specs, configs, out, log, jobs).run()
     from aidemed.engine.run import train
 
     results = []
@@ -113,17 +113,12 @@ def _bootstraps_first(specs: list[RunSpec], configs: list[TrainConfig]) -> tuple
     return [specs[i] for i in order], [configs[i] for i in order]
 
 
-def _run_parallel(specs: list[RunSpec], configs: list[TrainConfig], out: Path, log, jobs: int) -> list[dict]:
+class _ParallelSweep:
     """Up to `jobs` runs at once, each in a fresh process (spawned, so CUDA works in it), a run that
     bootstraps from another run of the sweep submitted once that run has finished. Many small runs
     share one GPU this way (benchmarks/results/busi_label_efficiency_h100/: 36 at once), or two jobs
     share a 2-core CPU. A failed run does not stop the others; the sweep raises at the end, naming
     every run that failed or could not start, and the finished runs stay cached."""
-    return _ParallelSweep(specs, configs, out, log, jobs).run()
-
-
-class _ParallelSweep:
-    """The bookkeeping of `_run_parallel`: which runs wait, run, finished or failed."""
 
     def __init__(self, specs: list[RunSpec], configs: list[TrainConfig], out: Path, log, jobs: int):
         import os
