@@ -1,8 +1,10 @@
 import math
 
+import pytest
 import torch
 
-from aidemed.data.augment import augment_batch, invert_affine, random_affine, warp, warp_labels
+from aidemed.data.augment import (augment_batch, fourier_style_transfer, invert_affine, low_frequency_mask,
+                                  random_affine, warp, warp_labels)
 from aidemed.engine.config import AugmentConfig
 
 
@@ -45,3 +47,40 @@ def test_same_generator_seed_gives_the_same_augmentation():
     b = augment_batch(image, labels, AugmentConfig(), torch.Generator().manual_seed(5))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1]["m"], b[1]["m"])
     assert math.isfinite(float(a[0].sum()))
+
+
+@pytest.mark.parametrize("size, band, side", [((128, 128), 0.04, 11), ((128, 128), 0.01, 3), ((64, 96), 0.05, 7),
+                                              ((16, 16), 0.0, 1), ((16, 16), 0.5, 16)])
+def test_low_frequency_window_is_FDA_s_centred_square(size, band, side):
+    window = low_frequency_mask(*size, band)
+    assert window.shape == size and int(window.sum()) == side * side
+    assert window[0, 0]  # the mean (DC) is always in it
+
+
+def _zscored(x):
+    return (x - x.mean(dim=(-2, -1), keepdim=True)) / x.std(dim=(-2, -1), keepdim=True, correction=0)
+
+
+def test_fourier_style_transfer_with_its_own_amplitude_only_renormalises():
+    image = torch.randn(3, 1, 32, 32) * 2 + 1
+    same = fourier_style_transfer(image, torch.fft.fft2(image).abs(), band=0.1)
+    assert torch.allclose(same, _zscored(image), atol=1e-5)
+
+
+def test_fourier_style_transfer_takes_the_style_s_low_frequencies_and_keeps_the_rest():
+    gen = torch.Generator().manual_seed(0)
+    image, style = torch.randn(2, 1, 32, 32, generator=gen), torch.randn(2, 1, 32, 32, generator=gen) * 3
+    styled = fourier_style_transfer(image, torch.fft.fft2(style).abs(), band=0.1)  # b = 3 cycles
+    window = low_frequency_mask(32, 32, 0.1)
+    before, after, wanted = torch.fft.fft2(image), torch.fft.fft2(styled), torch.fft.fft2(style).abs()
+    # one positive scale per image (the z-scoring) relates the result's amplitude to the spliced one
+    spliced = torch.where(window, wanted, before.abs())
+    scale = after.abs()[..., 0, 1] / spliced[..., 0, 1]
+    assert torch.allclose(after.abs()[..., ~window], scale[..., None] * before.abs()[..., ~window], rtol=1e-3, atol=1e-4)
+    lit = window & (torch.arange(32)[:, None] + torch.arange(32)[None, :] > 0)  # the window without the mean
+    assert torch.allclose(after.abs()[..., lit], scale[..., None] * wanted[..., lit], rtol=1e-3, atol=1e-4)
+    # the phase, i.e. where things are, is the image's own
+    phase_gap = torch.angle(after * before.conj())[..., lit | ~window]
+    assert phase_gap.abs().max() < 1e-3
+    assert torch.allclose(styled.mean(dim=(-2, -1)), torch.zeros(2, 1), atol=1e-5)
+    assert torch.allclose(styled.std(dim=(-2, -1), correction=0), torch.ones(2, 1), atol=1e-5)

@@ -1,6 +1,7 @@
 """Every registered method trains end to end; AIDE's pieces do what the algorithm says."""
 
 import contextlib
+import math
 import json
 from dataclasses import replace
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from aidemed.data.augment import fourier_style_transfer
 from aidemed.engine.config import AugmentConfig, TrainConfig
 from aidemed.engine.inference import Predictor, predict_probs
 from aidemed.engine.run import train
@@ -466,3 +468,44 @@ def test_aide_with_cutmix_trains_end_to_end(fast_config, tmp_path, partners):
     assert 0.0 <= result["test"]["dice"] <= 1.0
     history = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert np.isfinite(history[-1]["train_consistency_A"])
+
+
+def test_fda_restyles_only_the_ground_truth_images_with_a_non_ground_truth_style():
+    method = _aide_with(n=8, trusted=3, fda_band=0.1)
+    index = torch.tensor([0, 5, 2, 7])
+    restyled = method.restyled_images(index, torch.Generator().manual_seed(0))
+    untouched = ~method.data.trusted[index]
+    assert torch.equal(restyled[untouched], method.data.images[index][untouched])
+    styles = torch.fft.fft2(method.data.images[3:]).abs()  # cases 3-7 have no ground truth
+    assert torch.equal(method.style_amplitude, styles)
+    replay = torch.Generator().manual_seed(0)
+    picked = torch.randint(5, (2,), generator=replay)
+    expected = fourier_style_transfer(method.data.images[[0, 2]], styles[picked], 0.1)
+    assert torch.allclose(restyled[~untouched], expected) and not torch.allclose(expected, method.data.images[[0, 2]])
+
+
+def test_fda_off_leaves_the_batch_and_the_random_stream_alone():
+    method = _aide_with(trusted=3)
+    gen = torch.Generator().manual_seed(0)
+    assert method.restyled_images(torch.tensor([0, 1]), gen) is None
+    assert torch.equal(gen.get_state(), torch.Generator().manual_seed(0).get_state())
+
+
+def test_fda_needs_cases_without_ground_truth_and_a_band_in_range():
+    with pytest.raises(ValueError, match="fda_band needs cases without a ground-truth mask"):
+        _aide_with(n=4, trusted=4, fda_band=0.04)
+    with pytest.raises(ValueError, match="fda_band must be in"):
+        _aide_with(fda_band=0.6)
+
+
+def test_an_fda_training_step_trains_on_the_restyled_ground_truth_images():
+    method = _aide_with(trusted=3, fda_band=0.1)
+    seen = []
+    original = method.networks["A"].forward
+    method.networks["A"].forward = lambda x: seen.append(x.detach().clone()) or original(x)
+    logs = method.training_step(torch.arange(8), _step_context(method, epoch=30, seed=0))
+    assert math.isfinite(logs["loss"])
+    replay = _step_context(method, epoch=30, seed=0)
+    restyled = method.restyled_images(torch.arange(8), replay.generator)
+    expected, _ = replay.batch(torch.arange(8), {"A": method.labels["A"]}, image=restyled)
+    assert torch.allclose(seen[0], expected)

@@ -88,3 +88,30 @@ def augment_batch(
     image = warp(image, theta)
     labels = {name: warp_labels(value, theta) for name, value in labels.items()}
     return intensity_augment(image, cfg, generator), labels
+
+
+def low_frequency_mask(height: int, width: int, band: float) -> torch.Tensor:
+    """(H, W) bool mask of the unshifted 2-D spectrum's frequencies within b = floor(band * min(H, W))
+    cycles per image on both axes (FDA's centred square window, before fftshift)."""
+    b = math.floor(band * min(height, width))
+    fy = torch.fft.fftfreq(height) * height
+    fx = torch.fft.fftfreq(width) * width
+    return (fy.abs()[:, None] <= b) & (fx.abs()[None, :] <= b)
+
+
+def fourier_style_transfer(image: torch.Tensor, style_amplitude: torch.Tensor, band: float) -> torch.Tensor:
+    """Fourier Domain Adaptation (Yang & Soatto, CVPR 2020): each image keeps its phase (the anatomy) and
+    takes its partner's low-frequency amplitude (brightness layout, gain, attenuation with depth), then
+    is z-scored again, as every case is when the data set is cached. `image` and `style_amplitude`
+    ((n, C, H, W), the partner's `torch.fft.fft2(...).abs()`) are paired row by row.
+
+    Written here because MONAI has no cross-image spectral transform (its Fourier transforms filter or
+    add k-space spikes to one image)."""
+    height, width = image.shape[-2:]
+    spectrum = torch.fft.fft2(image.float())
+    window = low_frequency_mask(height, width, band).to(image.device)
+    amplitude = torch.where(window, style_amplitude.to(spectrum.real), spectrum.abs())
+    styled = torch.fft.ifft2(torch.polar(amplitude, spectrum.angle())).real
+    mean = styled.mean(dim=(-2, -1), keepdim=True)
+    std = styled.std(dim=(-2, -1), keepdim=True, correction=0).clamp_min(1e-6)
+    return ((styled - mean) / std).to(image.dtype)

@@ -18,7 +18,9 @@ At scheduled epochs each network predicts every correctable case; the `correctio
 agree least (Dice) with the peer's copy get that copy replaced by the prediction.
 With `cutmix_area` > 0 (not the paper's) c_A is taken on the suspect images with a box pasted from
 another suspect image (or, with `cutmix_partners=batch`, any other image of the batch, whose target
-there is its label when it is not suspect), and P_B, w_B pasted with the same box.
+there is its label when it is not suspect), and P_B, w_B pasted with the same box. With `fda_band` > 0
+(not the paper's either) each ground-truth image takes a random non-ground-truth case's low-frequency
+amplitude spectrum before augmentation (FDA, `aidemed.data.augment.fourier_style_transfer`).
 
 Differences from the public code, on purpose: views are predicted in eval mode and transformed as
 batched tensors; labels live in memory; selection uses the clean val split; multi-class masks work;
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from aidemed.data.augment import invert_affine, random_affine, warp
+from aidemed.data.augment import fourier_style_transfer, invert_affine, random_affine, warp
 from aidemed.engine.inference import predict_probs
 from aidemed.losses.segmentation import PerSampleDiceCE, soft_consistency
 from aidemed.methods.base import Method, StepContext
@@ -100,12 +102,20 @@ class AIDEOptions:
     # "batch" mixes anything there: source content with its true mask inside the box, the target image
     # and the peer's prediction outside, the cross-domain mixing of DACS (Tranheden et al. 2021).
     cutmix_partners: str = "suspect"
+    # Fourier Domain Adaptation of the ground-truth images (Yang & Soatto 2020), 0 = off (the paper): each
+    # one takes, before augmentation, the low-frequency amplitude of a random case without a ground-truth
+    # mask (in domain adaptation: a target image) within floor(fda_band * size) cycles per image, keeping
+    # its own phase, so the networks learn the source masks on target-like brightness and gain. FDA's
+    # L = 0.01 on 512-pixel-high images is a 5-cycle window; 0.04 is the same window at 128 pixels.
+    fda_band: float = 0.0
 
     def __post_init__(self):
         if self.cutmix_partners not in ("suspect", "batch"):
             raise ValueError(f"AIDE option cutmix_partners must be 'suspect' or 'batch', got {self.cutmix_partners!r}")
         if not 0 <= self.cutmix_area < 1:
             raise ValueError(f"AIDE option cutmix_area must be in [0, 1), got {self.cutmix_area}")
+        if not 0 <= self.fda_band <= 0.5:
+            raise ValueError(f"AIDE option fda_band must be in [0, 0.5], got {self.fda_band}")
         if not 0 <= self.pseudo_share < 1:
             raise ValueError(f"AIDE option pseudo_share must be in [0, 1), got {self.pseudo_share}")
         if self.select not in ("best", "ensemble"):
@@ -238,6 +248,27 @@ class AIDE(Method):
         labels = self.initial_labels()
         self.labels = {"A": labels.clone(), "B": labels.clone()}  # A trains on labels["A"], corrected by B
         self.corrections: list[dict] = []
+        self.style_amplitude = self.fda_style_bank()
+
+    def fda_style_bank(self) -> torch.Tensor | None:
+        """Amplitude spectra of the cases without a ground-truth mask, the styles `fda_band` draws from."""
+        if self.options.fda_band <= 0:
+            return None
+        styles = self.data.indices(~self.data.trusted)
+        if len(styles) == 0:
+            raise ValueError("AIDE option fda_band needs cases without a ground-truth mask to take styles from")
+        return torch.fft.fft2(self.data.images[styles].float()).abs()
+
+    def restyled_images(self, index: torch.Tensor, generator: torch.Generator) -> torch.Tensor | None:
+        """These samples' images with each ground-truth one given a random style (`fda_band`); None when off."""
+        if self.style_amplitude is None:
+            return None
+        image = self.data.images[index].clone()
+        truth = self.data.trusted[index]
+        if truth.any():
+            style = torch.randint(len(self.style_amplitude), (int(truth.sum()),), generator=generator)
+            image[truth] = fourier_style_transfer(image[truth], self.style_amplitude[style], self.options.fda_band)
+        return image
 
     def initial_labels(self) -> torch.Tensor:
         """Given masks where there are any; the bootstrap model's prediction elsewhere."""
@@ -266,7 +297,8 @@ class AIDE(Method):
 
     def training_step(self, index: torch.Tensor, ctx: StepContext) -> dict[str, float]:
         o = self.options
-        image, labels = ctx.batch(index, {"A": self.labels["A"][index], "B": self.labels["B"][index]})
+        image, labels = ctx.batch(index, {"A": self.labels["A"][index], "B": self.labels["B"][index]},
+                                  image=self.restyled_images(index, ctx.generator))
         trusted = self.data.trusted[index].to(self.device)
         nets = self.networks
         for net in nets.values():

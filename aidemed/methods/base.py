@@ -63,9 +63,12 @@ class StepContext:
     data: TrainData
     logs: dict = field(default_factory=dict)
 
-    def batch(self, index: torch.Tensor, labels: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Augmented images and label maps for these sample indices, on the device."""
-        image, labels = augment_batch(self.data.images[index], labels, self.augment, self.generator)
+    def batch(self, index: torch.Tensor, labels: dict[str, torch.Tensor],
+              image: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Augmented images and label maps for these sample indices, on the device. `image`: these
+        samples' images as the method changed them (AIDE's `fda_band`), instead of the data set's."""
+        image = self.data.images[index] if image is None else image
+        image, labels = augment_batch(image, labels, self.augment, self.generator)
         return image.to(self.device, non_blocking=True), {k: v.to(self.device, non_blocking=True) for k, v in labels.items()}
 
 
