@@ -2,7 +2,7 @@
 # One worker: takes the next unclaimed (seed, fold) of BUSI -> STU and trains AIDE with fda_band=0.04.
 # Each run trains its own source-only bootstrap model (RUN/bootstrap), the source-only baseline of its pair.
 root=/work/scratch/s22/da
-for s in 0 1 2 3 4 5 6; do
+for s in 0 1 2 3 4 5 6; do  # session 22: seeds 4-6 were claimed by hand (not run) to pair seeds 0-3 with plain AIDE instead
   for fold in 0 1; do
     out=$root/aide-fda-f$fold-s$s
     mkdir $root/claim-f$fold-s$s 2>/dev/null || continue
