@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -23,7 +24,7 @@ from aidemed.data.cache import load_arrays
 from aidemed.data.manifest import atomic_write_text, load_dataset
 from aidemed.engine.run import environment
 
-RINGS = ((0.5, 2), (2, 5), (5, 10), (10, 20), (20, 40), (40, 91))  # cycles per image; 91 > 64 * sqrt(2)
+RINGS = ((0.5, 2), (2, 5), (5, 10), (10, 20), (20, 40), (40, math.inf))  # cycles per image
 
 
 def ring_power_shares(images: np.ndarray) -> np.ndarray:
@@ -34,6 +35,10 @@ def ring_power_shares(images: np.ndarray) -> np.ndarray:
     radius = np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
     total = power[:, radius > 0].sum(1)
     return np.stack([power[:, (radius >= lo) & (radius < hi)].sum(1) / total for lo, hi in RINGS], 1)
+
+
+def ring_label(low: float, high: float) -> str:
+    return f"{low} and above" if math.isinf(high) else f"{low}-{high}"
 
 
 def site_images(root: Path) -> np.ndarray:
@@ -55,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - start
     command = "python benchmarks/site_spectra.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     result = {"command": command, "machine": f"{environment()['processor']}, {os.cpu_count()} cores", "wall_s": round(wall, 1),
-              "rings_cycles_per_image": [list(r) for r in RINGS], "sites": sites}
+              "rings_cycles_per_image": [[lo, None if math.isinf(hi) else hi] for lo, hi in RINGS], "sites": sites}
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "site_spectra.json", json.dumps(result, indent=2) + "\n")
     header = "| cycles per image | " + " | ".join(f"{name} ({s['images']} images)" for name, s in sites.items()) + " |"
-    rows = [f"| {lo}-{hi} | " + " | ".join(f"{s['mean_share'][i]:.3f} ± {s['sd_share'][i]:.3f}" for s in sites.values()) + " |"
+    rows = [f"| {ring_label(lo, hi)} | " + " | ".join(f"{s['mean_share'][i]:.3f} ± {s['sd_share'][i]:.3f}" for s in sites.values()) + " |"
             for i, (lo, hi) in enumerate(RINGS)]
     text = ["# Share of spectral power per ring of frequencies (mean ± sd over images, DC left out)", "",
             f"Command: `{command}`", "", f"Machine: {result['machine']}; wall time {wall:.1f} s.", "",

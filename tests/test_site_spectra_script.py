@@ -20,7 +20,8 @@ def test_a_single_frequency_lands_in_its_ring(script, cycles, ring):
     assert shares.shape == (1, len(script.RINGS)) and np.allclose(shares[0], expected)
 
 
-def test_white_noise_spreads_its_power_by_the_rings_areas(script):
-    noise = np.random.default_rng(0).standard_normal((20, 64, 64))
+@pytest.mark.parametrize("size", [64, 256])  # at 256 px the corners reach 181 cycles: the last ring has no end
+def test_white_noise_spreads_its_power_by_the_rings_areas(script, size):
+    noise = np.random.default_rng(0).standard_normal((20, size, size))
     shares = script.ring_power_shares(noise).mean(0)
     assert shares.sum() == pytest.approx(1.0) and shares[-1] > shares[0]  # the outer rings hold most frequencies

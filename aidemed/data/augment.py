@@ -112,6 +112,7 @@ def fourier_style_transfer(image: torch.Tensor, style_amplitude: torch.Tensor, b
     window = low_frequency_mask(height, width, band).to(image.device)
     amplitude = torch.where(window, style_amplitude.to(spectrum.real), spectrum.abs())
     styled = torch.fft.ifft2(torch.polar(amplitude, spectrum.angle())).real
-    mean = styled.mean(dim=(-2, -1), keepdim=True)
-    std = styled.std(dim=(-2, -1), keepdim=True, correction=0).clamp_min(1e-6)
+    per_case = (-3, -2, -1)  # over all of a case's channels, as `aidemed.data.cache.zscore`
+    mean = styled.mean(dim=per_case, keepdim=True)
+    std = styled.std(dim=per_case, keepdim=True, correction=0).clamp_min(1e-6)
     return ((styled - mean) / std).to(image.dtype)
