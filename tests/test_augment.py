@@ -84,3 +84,46 @@ def test_fourier_style_transfer_takes_the_style_s_low_frequencies_and_keeps_the_
     assert phase_gap.abs().max() < 1e-3
     assert torch.allclose(styled.mean(dim=(-2, -1)), torch.zeros(2, 1), atol=1e-5)
     assert torch.allclose(styled.std(dim=(-2, -1), correction=0), torch.ones(2, 1), atol=1e-5)
+
+
+def test_augment_options_replace_only_the_named_fields():
+    from aidemed.engine.config import augment_with
+
+    cfg = augment_with(AugmentConfig(), {"rotate_degrees": 30, "scale_range": [0.75, 1.33], "noise_std": 0})
+    assert cfg.rotate_degrees == 30.0 and cfg.scale_range == (0.75, 1.33) and cfg.noise_std == 0.0
+    assert cfg.gamma_range == AugmentConfig().gamma_range and cfg.flip_prob == AugmentConfig().flip_prob
+
+
+@pytest.mark.parametrize("overrides, named", [
+    ({"rotate": 30}, "unknown augmentation option 'rotate'"),
+    ({"scale_range": [1.2, 0.8]}, "scale_range must be [low, high]"),
+    ({"gamma_range": 1.0}, "gamma_range must be [low, high]"),
+    ({"flip_prob": 1.5}, "flip_prob is a probability"),
+    ({"noise_std": -0.1}, "noise_std must be a number >= 0"),
+    ({"rotate_degrees": "thirty"}, "rotate_degrees must be a number"),
+])
+def test_bad_augment_options_are_refused_with_the_option_named(overrides, named):
+    from aidemed.engine.config import augment_with
+
+    with pytest.raises(ValueError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        augment_with(AugmentConfig(), overrides)
+
+
+def test_train_cli_augment_flags_reach_the_run_config_and_survive_its_json(tmp_path):
+    import argparse
+
+    from aidemed.cli.train import add_train_arguments, config_from_args
+    from aidemed.engine.config import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    cfg = config_from_args(parser.parse_args(["--data", str(tmp_path), "--augment", "rotate_degrees=45",
+                                              "--augment", "gamma_range=[0.7,1.5]"]))
+    assert cfg.augment.rotate_degrees == 45.0 and cfg.augment.gamma_range == (0.7, 1.5)
+    cfg.save(tmp_path / "config.json")
+    assert TrainConfig.load(tmp_path / "config.json").augment == cfg.augment
+    assert config_from_args(parser.parse_args(["--data", str(tmp_path)])).augment == AugmentConfig()
+    with pytest.raises(SystemExit, match="--augment: unknown augmentation option 'rotation'"):
+        config_from_args(parser.parse_args(["--data", str(tmp_path), "--augment", "rotation=3"]))
+    with pytest.raises(SystemExit, match="--augment expects KEY=VALUE"):
+        config_from_args(parser.parse_args(["--data", str(tmp_path), "--augment", "rotate_degrees"]))

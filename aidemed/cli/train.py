@@ -66,20 +66,32 @@ def add_train_arguments(parser, method_arg_help: str = METHOD_ARG_HELP) -> None:
     parser.add_argument("--keep-every", type=int, default=d.keep_every, metavar="N",
                         help="also keep checkpoints/epoch-NNN.pt every N epochs (0: only last.pt and best.pt)")
     parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE", help=method_arg_help)
+    parser.add_argument("--augment", action="append", default=[], metavar="KEY=VALUE",
+                        help="a training-augmentation option (repeatable), e.g. --augment rotate_degrees=30 "
+                             "--augment scale_range=[0.75,1.33]; fields of aidemed.engine.config.AugmentConfig")
     parser.add_argument("-o", "--output", default=None, help="run folder (default runs/DATASET-METHOD-fF-sSEED)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def config_from_args(args):
-    from aidemed.engine.config import TrainConfig
-
-    method_args = {}
-    for item in args.method_arg:
+def key_values(items: list[str], flag: str) -> dict:
+    parsed = {}
+    for item in items:
         if "=" not in item:
-            raise SystemExit(f"aidemed: error: --method-arg expects KEY=VALUE, got {item!r}")
+            raise SystemExit(f"aidemed: error: {flag} expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        method_args[key.replace("-", "_")] = yaml.safe_load(value)
+        parsed[key.replace("-", "_")] = yaml.safe_load(value)
+    return parsed
+
+
+def config_from_args(args):
+    from aidemed.engine.config import AugmentConfig, TrainConfig, augment_with
+
+    method_args = key_values(args.method_arg, "--method-arg")
+    try:
+        augment = augment_with(AugmentConfig(), key_values(getattr(args, "augment", []), "--augment"))
+    except ValueError as exc:
+        raise SystemExit(f"aidemed: error: --augment: {exc}") from None
     return TrainConfig(
         data=str(Path(args.data).resolve()), method=args.method, net=args.net, profile=str(args.profile),
         labelled_fraction=args.labelled_fraction, setting=args.setting, trusted_fraction=args.trusted_fraction,
@@ -88,7 +100,8 @@ def config_from_args(args):
         lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
         iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp, cpu_bf16=args.cpu_bf16,
         compile=args.compile, channels_last=args.channels_last,
-        num_threads=args.threads, progress=not args.quiet, keep_every=args.keep_every, method_args=method_args,
+        num_threads=args.threads, progress=not args.quiet, keep_every=args.keep_every, augment=augment,
+        method_args=method_args,
     )
 
 

@@ -89,6 +89,29 @@ class TrainConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def augment_with(base: AugmentConfig, overrides: dict) -> AugmentConfig:
+    """`base` with some fields replaced (`--augment KEY=VALUE`), each checked: a known field, a number, and
+    for the ranges a [low, high] pair with low <= high."""
+    known = {f.name: f for f in fields(AugmentConfig)}
+    values = {}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ValueError(f"unknown augmentation option {key!r}; known: {', '.join(sorted(known))}")
+        if key.endswith("_range"):
+            if not (isinstance(value, (list, tuple)) and len(value) == 2
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                    and value[0] <= value[1]):
+                raise ValueError(f"augmentation option {key} must be [low, high] with low <= high, got {value!r}")
+            values[key] = (float(value[0]), float(value[1]))
+        else:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"augmentation option {key} must be a number >= 0, got {value!r}")
+            if key.endswith("_prob") and value > 1:
+                raise ValueError(f"augmentation option {key} is a probability (0 to 1), got {value!r}")
+            values[key] = float(value)
+    return replace(base, **values)
+
+
 def merge_method_args(defaults, overrides: dict):
     """Fill a method's dataclass of defaults from the run's method_args, rejecting unknown keys."""
     known = {f.name for f in fields(defaults)}
