@@ -240,3 +240,15 @@ def test_a_failed_run_in_a_parallel_sweep_keeps_the_others_and_is_named(fast_con
     assert not (tmp_path / "runs" / "aide-f0.25-s0").exists()
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         run_sweep(fast_config, specs[2:], tmp_path, jobs=0)
+
+
+def test_summary_config_line_names_only_the_augmentation_settings_changed():
+    from dataclasses import asdict
+
+    from aidemed.bench.harness import _augment_note
+    from aidemed.engine.config import AugmentConfig
+
+    default = asdict(AugmentConfig())
+    assert _augment_note({"augment": default}) == "" and _augment_note({}) == ""
+    changed = {**default, "rotate_degrees": 30.0, "scale_range": [0.75, 1.33], "gamma_range": list(default["gamma_range"])}
+    assert _augment_note({"augment": changed}) == "; augmentation rotate_degrees=30.0, scale_range=[0.75, 1.33]"

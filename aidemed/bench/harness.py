@@ -440,12 +440,25 @@ def _summary_markdown(out: Path, summary: dict) -> str:
              f"MONAI {env.get('monai')}, Python {env.get('python')}, CUDA: {env.get('cuda')}.",
              f"Config: net {cfg.get('net')}, profile {cfg.get('profile')}, epochs {cfg.get('epochs')}, "
              f"batch {cfg.get('batch_size')}, {cfg.get('optimizer')} lr {cfg.get('lr')}, {cfg.get('scheduler')} schedule, "
-             f"{_precision(env, cfg)}.",
+             f"{_precision(env, cfg)}{_augment_note(cfg)}.",
              "Dice and HD95 are computed per test case in the case's own geometry (prediction resized back), "
              "mean over cases, then mean ± sd over seeds. HD95 leaves out cases with an empty prediction.",
              _wall_time_note(env),
              "", "Commands:", "", *[f"    {c}" for c in summary["commands"]], ""]
     return "\n".join(lines)
+
+
+def _augment_note(cfg: dict) -> str:
+    """The training augmentation's settings that differ from the defaults (`--augment`), if any."""
+    from dataclasses import asdict
+
+    from aidemed.engine.config import AugmentConfig
+
+    default = asdict(AugmentConfig())
+    changed = {k: v for k, v in (cfg.get("augment") or {}).items()
+               if k in default and (list(v) if isinstance(v, (list, tuple)) else v) != (
+                   list(default[k]) if isinstance(default[k], tuple) else default[k])}
+    return "; augmentation " + ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else ""
 
 
 def _precision(env: dict, cfg: dict) -> str:
