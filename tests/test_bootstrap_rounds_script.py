@@ -4,20 +4,10 @@ import json
 import sys
 
 import pytest
-from script_support import benchmark_script
+from script_support import benchmark_script, write_fake_run
 
 
-def _run(folder, method, fraction, seed, dice_per_case):
-    run = folder / "runs" / f"{method}-f{fraction:g}-s{seed}"
-    run.mkdir(parents=True)
-    mean = sum(dice_per_case) / len(dice_per_case)
-    (run / "results.json").write_text(json.dumps({
-        "config": {"method": method, "labelled_fraction": fraction, "seed": seed},
-        "test": {"dice": mean, "hd95": 10.0, "n_cases": len(dice_per_case)}, "n_labelled": 5,
-        "best": {"score": mean}, "seconds_per_epoch": 2.0}))
-    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "epoch_seconds": 2.0}) + "\n")
-    (run / "test_cases.csv").write_text("case,label,dice\n" + "".join(
-        f"c{i},1,{d}\n" for i, d in enumerate(dice_per_case)))
+_run = write_fake_run
 
 
 def test_rows_ratio_and_paired_test(tmp_path, monkeypatch):
