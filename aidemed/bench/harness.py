@@ -450,15 +450,14 @@ def _summary_markdown(out: Path, summary: dict) -> str:
 
 def _augment_note(cfg: dict) -> str:
     """The training augmentation's settings that differ from the defaults (`--augment`), if any."""
-    from dataclasses import asdict
+    from dataclasses import fields
 
-    from aidemed.engine.config import AugmentConfig
+    from aidemed.engine.config import AugmentConfig, augment_with
 
-    default = asdict(AugmentConfig())
-    changed = {k: v for k, v in (cfg.get("augment") or {}).items()
-               if k in default and (list(v) if isinstance(v, (list, tuple)) else v) != (
-                   list(default[k]) if isinstance(default[k], tuple) else default[k])}
-    return "; augmentation " + ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else ""
+    default, used = AugmentConfig(), augment_with(AugmentConfig(), cfg.get("augment") or {})
+    changed = [f"{f.name}={list(v) if isinstance(v, tuple) else v}" for f in fields(AugmentConfig)
+               if (v := getattr(used, f.name)) != getattr(default, f.name)]
+    return "; augmentation " + ", ".join(changed) if changed else ""
 
 
 def _precision(env: dict, cfg: dict) -> str:

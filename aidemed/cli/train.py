@@ -89,7 +89,7 @@ def config_from_args(args):
 
     method_args = key_values(args.method_arg, "--method-arg")
     try:
-        augment = augment_with(AugmentConfig(), key_values(getattr(args, "augment", []), "--augment"))
+        augment = augment_with(AugmentConfig(), key_values(args.augment, "--augment"))
     except ValueError as exc:
         raise SystemExit(f"aidemed: error: --augment: {exc}") from None
     return TrainConfig(

@@ -40,7 +40,7 @@ from aidemed.data.cache import load_arrays, resolve_size
 from aidemed.data.manifest import Dataset, atomic_write_text, load_dataset
 from aidemed.engine.history import write_history
 from aidemed.engine.checkpoint import load_checkpoint, save_checkpoint
-from aidemed.engine.config import AugmentConfig
+from aidemed.engine.config import AugmentConfig, augment_with
 from aidemed.engine.seed import epoch_generator, mixed_precision, resolve_device, seed_everything
 from aidemed.losses.rate_policies import GRADE_DIRECTION, WarmupSchedule, get_rate_policy, grade_from_score
 from aidemed.losses.smoothing import (
@@ -109,8 +109,7 @@ class ClsConfig:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         values = dict(data)
         if isinstance(values.get("augment"), dict):
-            aug = {k: tuple(v) if isinstance(v, list) else v for k, v in values["augment"].items()}
-            values["augment"] = AugmentConfig(**aug)
+            values["augment"] = augment_with(AugmentConfig(), values["augment"])
         return cls(**values)
 
     def save(self, path: Path) -> None:

@@ -72,11 +72,7 @@ class TrainConfig:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         values = dict(data)
         if isinstance(values.get("augment"), dict):
-            augment = dict(values["augment"])
-            for key in ("scale_range", "gamma_range"):
-                if key in augment:
-                    augment[key] = tuple(augment[key])
-            values["augment"] = AugmentConfig(**augment)
+            values["augment"] = augment_with(AugmentConfig(), values["augment"])
         return cls(**values)
 
     def save(self, path: Path) -> None:
@@ -92,7 +88,7 @@ class TrainConfig:
 def augment_with(base: AugmentConfig, overrides: dict) -> AugmentConfig:
     """`base` with some fields replaced (`--augment KEY=VALUE`), each checked: a known field, a number, and
     for the ranges a [low, high] pair with low <= high."""
-    known = {f.name: f for f in fields(AugmentConfig)}
+    known = {f.name for f in fields(AugmentConfig)}
     values = {}
     for key, value in overrides.items():
         if key not in known:
