@@ -54,15 +54,18 @@ def write_script_benchmark(out: Path, script: str, argv: list[str] | None, began
 # ---- sweeps (label-efficiency, report-labels): one way to log commands and write the tables
 
 
-def record_command(out: Path) -> None:
-    """Append the exact command line (a sweep may be resumed by several invocations)."""
-    program = Path(sys.argv[0])
-    if program.name == "aidemed" or (program.name == "__main__.py" and program.parent.name == "aidemed"):
-        words = ["aidemed", *sys.argv[1:]]
-    else:
-        words = [Path(sys.executable).name, *sys.argv]
+def record_command(out: Path, command: str | None = None) -> None:
+    """Append the exact command line (a sweep may be resumed by several invocations); `command` for a
+    caller whose own arguments are not sys.argv (a benchmarks/ script called from a test)."""
+    if command is None:
+        program = Path(sys.argv[0])
+        if program.name == "aidemed" or (program.name == "__main__.py" and program.parent.name == "aidemed"):
+            words = ["aidemed", *sys.argv[1:]]
+        else:
+            words = [Path(sys.executable).name, *sys.argv]
+        command = " ".join(shlex.quote(w) for w in words)
     with open(out / "commands.txt", "a") as fh:
-        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {' '.join(shlex.quote(w) for w in words)}\n")
+        fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
 
 
 def recorded_commands(out: Path) -> list[str]:

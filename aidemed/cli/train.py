@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     predict.add_argument("--adapt-bn", action="store_true",
                          help="first re-estimate the model's batch-norm statistics on these input images "
                               "(AdaBN: test-time adaptation to a new site's images; no masks needed)")
+    predict.add_argument("--flip", action="store_true",
+                         help="test-time augmentation: average each prediction with that of the left-right "
+                              "mirrored image (as nnU-Net's mirroring; about 2x the inference time)")
     predict.add_argument("--device", default="auto")
     predict.set_defaults(func=_predict)
 
@@ -132,6 +135,7 @@ def _predict(args) -> int:
     from aidemed.engine.predict import predict_inputs
 
     written = predict_inputs(_model_path(args.model), args.input, args.output, split=args.split,
-                             overlay=args.overlay, device=args.device, adapt_bn=args.adapt_bn)
+                             overlay=args.overlay, device=args.device, adapt_bn=args.adapt_bn,
+                             flip=args.flip)
     print(f"{args.output}: wrote {len(written)} masks")
     return 0

@@ -92,7 +92,7 @@ class Predictor:
         self.in_channels, self.flip = in_channels, flip
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu") -> "Predictor":
+    def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu", flip: bool = False) -> "Predictor":
         state = load_checkpoint(path)
         try:
             meta = state["meta"]
@@ -104,7 +104,7 @@ class Predictor:
         except (KeyError, RuntimeError, TypeError) as exc:
             raise CheckpointError(f"{path}: not a usable aidemed model checkpoint ({exc})") from exc
         return cls(networks, int(meta["size"]), int(meta["num_classes"]), torch.device(device),
-                   int(meta["in_channels"]))
+                   int(meta["in_channels"]), flip)
 
     def probs_at_size(self, images: np.ndarray) -> torch.Tensor:
         """(N, C, H, W) z-scored full-resolution samples -> (N, K, S, S) probabilities."""

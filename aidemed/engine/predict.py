@@ -62,10 +62,12 @@ def overlay_png(path: Path, image: np.ndarray, mask: np.ndarray) -> None:
 
 
 def predict_inputs(model: Path, source: str | Path, output: str | Path, split: str | None = None,
-                   overlay: bool = False, device: str = "auto", adapt_bn: bool = False) -> list[Path]:
+                   overlay: bool = False, device: str = "auto", adapt_bn: bool = False,
+                   flip: bool = False) -> list[Path]:
     """Predict every input case; with `adapt_bn` the model's batch-norm statistics are first taken from
-    these same images (AdaBN: test-time adaptation to a new site, no labels needed)."""
-    predictor = Predictor.from_checkpoint(model, resolve_device(device))
+    these same images (AdaBN: test-time adaptation to a new site, no labels needed); with `flip` each
+    prediction averages the image's and its mirror's (test-time augmentation)."""
+    predictor = Predictor.from_checkpoint(model, resolve_device(device), flip=flip)
     groups = _input_groups(Path(source), split, predictor.in_channels)
     if adapt_bn:
         # A first pass over the inputs: the statistics must be set before the first case is predicted.

@@ -444,6 +444,27 @@ def evaluate_split(predictor: Predictor, dataset: Dataset, case_ids: list[str], 
     return summarize_split(rows)
 
 
+def rescore_test(run_dir: str | Path, flip: bool = False, device: str = "cpu",
+                 csv_path: Path | None = None) -> dict:
+    """Score a finished run's selected model (checkpoints/best.pt) again on the cases results.json says
+    it was scored on (`scored`: dataset root and split), e.g. with test-time mirroring (`flip`)."""
+    run_dir = Path(run_dir)
+    results_path, checkpoint = run_dir / "results.json", run_dir / "checkpoints" / "best.pt"
+    for path in (results_path, checkpoint):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; only a finished run with its checkpoints can be rescored")
+    scored = json.loads(results_path.read_text()).get("scored")
+    if not scored or "root" not in scored:
+        raise ValueError(f"{results_path}: no `scored` entry (dataset root and split); written by an older aidemed?")
+    dataset = load_dataset(scored["root"])
+    case_ids = dataset.load_splits()[scored["split"]]
+    if len(case_ids) != scored["n_cases"]:
+        raise ValueError(f"{results_path}: scored {scored['n_cases']} cases of {scored['root']} split "
+                         f"{scored['split']!r}, which now has {len(case_ids)}; the split file changed")
+    predictor = Predictor.from_checkpoint(checkpoint, resolve_device(device), flip=flip)
+    return evaluate_split(predictor, dataset, case_ids, csv_path)
+
+
 def summarize_split(rows: list[dict]) -> dict:
     """Per label, and Dice/HD95 averaged over the labels: what results.json reports as `test`."""
     summary = summarize_by_label(rows)
