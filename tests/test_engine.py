@@ -225,3 +225,55 @@ def test_cpu_bf16_warns_where_the_cpu_would_emulate_it(monkeypatch, native, cpu_
     assert (message is not None) is warned
     assert any("emulated" in str(w.message) for w in caught) is warned
 
+
+
+@pytest.mark.parametrize("decay, average, current, expected", [
+    (0.9, 1.0, 0.0, 0.9),
+    (0.5, 2.0, 4.0, 3.0),
+    (0.0, 2.0, 4.0, 4.0),  # no memory: the current weights
+])
+def test_ema_update_averages_floating_tensors_and_copies_integer_ones(decay, average, current, expected):
+    from aidemed.methods.base import ema_update
+
+    avg, cur = torch.nn.BatchNorm2d(2), torch.nn.BatchNorm2d(2)
+    for module, value, batches in ((avg, average, 1), (cur, current, 7)):
+        torch.nn.init.constant_(module.weight, value)
+        module.running_mean.fill_(value)
+        module.num_batches_tracked.fill_(batches)
+    ema_update(avg, cur, decay)
+    assert avg.weight.tolist() == pytest.approx([expected] * 2)
+    assert avg.running_mean.tolist() == pytest.approx([expected] * 2)
+    assert int(avg.num_batches_tracked) == 7
+
+
+def test_weight_ema_adds_averaged_candidates_and_keeps_the_training(fast_config, tmp_path):
+    cfg = replace(fast_config, epochs=2)
+    train(cfg, tmp_path / "plain")
+    train(replace(cfg, weight_ema=0.5), tmp_path / "ema")
+    _assert_same_weights(_weights(tmp_path / "plain"), _weights(tmp_path / "ema"))  # the networks train alike
+    rows = [json.loads(l) for l in (tmp_path / "ema" / "metrics.jsonl").read_text().splitlines()]
+    assert all("val_dice_model_ema" in r and r["val_dice"] == max(r["val_dice_model"], r["val_dice_model_ema"])
+               for r in rows)
+    state = load_checkpoint(tmp_path / "ema" / "checkpoints" / "last.pt")["method"]
+    plain = load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt")["method"]
+    assert set(state["averaged"]) == {"model"} and plain["averaged"] == {}
+    key = next(k for k, v in state["averaged"]["model"].items() if v.dtype.is_floating_point)
+    assert not torch.equal(state["averaged"]["model"][key], state["networks"]["model"][key])
+
+
+def test_resume_with_weight_ema_reaches_the_uninterrupted_average(fast_config, tmp_path):
+    cfg = replace(fast_config, epochs=3, weight_ema=0.8)
+    train(cfg, tmp_path / "full")
+    with pytest.raises(Interrupted):
+        train(cfg, tmp_path / "killed", stop_after_steps=5)
+    train(cfg, tmp_path / "killed", resume=True)
+    full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["method"]["averaged"]["model"]
+    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["method"]["averaged"]["model"]
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0])
+def test_weight_ema_outside_its_range_is_refused(fast_config, tmp_path, decay):
+    with pytest.raises(ValueError, match="weight_ema must be a decay in"):
+        train(replace(fast_config, weight_ema=decay), tmp_path / "run")
+    assert not (tmp_path / "run" / "config.json").exists()

@@ -509,3 +509,31 @@ def test_an_fda_training_step_trains_on_the_restyled_ground_truth_images():
     restyled = method.restyled_images(torch.arange(8), replay.generator)
     expected, _ = replay.batch(torch.arange(8), {"A": method.labels["A"]}, image=restyled)
     assert torch.allclose(seen[0], expected)
+
+
+@pytest.mark.parametrize("method_name, method_args, expected", [
+    ("supervised", {}, ["model", "model_ema"]),
+    ("aide", {}, ["A", "A_ema", "B", "B_ema"]),
+    ("aide", {"select": "ensemble"}, ["ensemble", "ensemble_ema"]),
+    ("mean_teacher", {}, ["student", "student_ema", "teacher"]),  # the teacher is an average already
+    ("cps", {}, ["A", "A_ema", "B", "B_ema"]),
+])
+def test_weight_ema_candidates_pair_each_candidate_with_its_averaged_networks(method_name, method_args, expected):
+    n = 8
+    data = TrainData(images=torch.randn(n, 1, 16, 16), masks=torch.zeros(n, 16, 16, dtype=torch.long),
+                     has_label=torch.arange(n) < 4, trusted=torch.zeros(n, dtype=torch.bool),
+                     case_ids=np.array([f"c{i}" for i in range(n)]), num_classes=2)
+    if method_name == "aide":
+        data.has_label[:] = True
+    cfg = TrainConfig(net="unet-small", method=method_name, method_args=method_args, weight_ema=0.9)
+    method = get_method(method_name)(cfg, data, torch.device("cpu"))
+    method.setup()
+    found = method.validation_candidates()
+    assert sorted(found) == expected
+    for name, nets in found.items():
+        if name.endswith("_ema"):
+            assert all(net is method.averaged[key] for net, key in
+                       zip(nets, [k for plain in found[name[:-4]] for k, v in method.networks.items() if v is plain]))
+    plain = get_method(method_name)(replace(cfg, weight_ema=0.0), data, torch.device("cpu"))
+    plain.setup()
+    assert plain.validation_candidates().keys() == plain.candidates().keys()

@@ -440,7 +440,8 @@ def _summary_markdown(out: Path, summary: dict) -> str:
              f"MONAI {env.get('monai')}, Python {env.get('python')}, CUDA: {env.get('cuda')}.",
              f"Config: net {cfg.get('net')}, profile {cfg.get('profile')}, epochs {cfg.get('epochs')}, "
              f"batch {cfg.get('batch_size')}, {cfg.get('optimizer')} lr {cfg.get('lr')}, {cfg.get('scheduler')} schedule, "
-             f"{_precision(env, cfg)}{_augment_note(cfg)}.",
+             f"{_precision(env, cfg)}{_augment_note(cfg)}"
+             f"{'; weight EMA %g (its networks also candidates)' % cfg['weight_ema'] if cfg.get('weight_ema') else ''}.",
              "Dice and HD95 are computed per test case in the case's own geometry (prediction resized back), "
              "mean over cases, then mean ± sd over seeds. HD95 leaves out cases with an empty prediction.",
              _wall_time_note(env),

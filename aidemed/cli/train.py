@@ -68,6 +68,9 @@ def add_train_arguments(parser, method_arg_help: str = METHOD_ARG_HELP) -> None:
     parser.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0: default)")
     parser.add_argument("--keep-every", type=int, default=d.keep_every, metavar="N",
                         help="also keep checkpoints/epoch-NNN.pt every N epochs (0: only last.pt and best.pt)")
+    parser.add_argument("--weight-ema", type=float, default=d.weight_ema, metavar="DECAY",
+                        help="also validate an exponential moving average of each network's weights (decay per "
+                             "optimiser step, e.g. 0.99; 0: off) as a candidate for the kept model")
     parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE", help=method_arg_help)
     parser.add_argument("--augment", action="append", default=[], metavar="KEY=VALUE",
                         help="a training-augmentation option (repeatable), e.g. --augment rotate_degrees=30 "
@@ -104,6 +107,7 @@ def config_from_args(args):
         iterations_per_epoch=args.iterations_per_epoch, device=args.device, amp=not args.no_amp, cpu_bf16=args.cpu_bf16,
         compile=args.compile, channels_last=args.channels_last,
         num_threads=args.threads, progress=not args.quiet, keep_every=args.keep_every, augment=augment,
+        weight_ema=args.weight_ema,
         method_args=method_args,
     )
 

@@ -57,6 +57,11 @@ class TrainConfig:
     # Also keep checkpoints/epoch-NNN.pt every `keep_every` epochs (0: only last.pt and best.pt), to study
     # how the model changes over training (e.g. benchmarks/audit_with_checkpoints.py); each is a last.pt.
     keep_every: int = 0
+    # Also validate an exponential moving average of each trained network's weights (decay per optimiser
+    # step; 0: off) as one more candidate for the kept model ("model_ema", "A_ema", ...). Validation Dice
+    # jitters from epoch to epoch on a small val split, and selecting the best epoch picks from that
+    # jitter; the average moves smoothly (timm's ModelEma, the weights mean_teacher's teacher already has).
+    weight_ema: float = 0.0
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     method_args: dict = field(default_factory=dict)

@@ -53,6 +53,8 @@ def check_loop_options(cfg: TrainConfig) -> None:
     """Refuse loop options the Trainer cannot honour, before anything is written for the run."""
     if cfg.keep_every < 0:
         raise ValueError(f"keep_every must be 0 (off) or a number of epochs, got {cfg.keep_every}")
+    if not 0.0 <= cfg.weight_ema < 1.0:
+        raise ValueError(f"weight_ema must be a decay in [0, 1) (0: off), got {cfg.weight_ema}")
 
 
 class Trainer:
@@ -167,7 +169,7 @@ class Trainer:
 
     def _validate(self, method: Method, val: ValidationSet, epoch: int, meta: dict) -> dict:
         row = {}
-        for name, networks in method.candidates().items():
+        for name, networks in method.validation_candidates().items():
             score = val.score(networks, self.device)
             row[f"val_dice_{name}"] = score
             if score > self.best["score"]:

@@ -6,6 +6,7 @@ what a step does); the loop that owns epochs, devices, precision, validation and
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -87,6 +88,7 @@ class Method:
         self.networks: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self.averaged: dict[str, nn.Module] = {}  # weight EMA of each network (cfg.weight_ema > 0)
         self.sample_loss_sum = torch.zeros(len(data), dtype=torch.float64)
         self.sample_loss_steps = torch.zeros(len(data), dtype=torch.float64)
 
@@ -124,6 +126,8 @@ class Method:
         optimizer = make_optimizer(self.cfg, net.parameters())
         self.networks[key], self.optimizers[key] = net, optimizer
         self.schedulers[key] = make_scheduler(self.cfg, optimizer)
+        if self.cfg.weight_ema:
+            self.averaged[key] = copy.deepcopy(net).requires_grad_(False)
         return net
 
     def record_sample_losses(self, index: torch.Tensor, losses: torch.Tensor) -> None:
@@ -139,6 +143,8 @@ class Method:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if key in self.averaged:
+            ema_update(self.averaged[key], self.networks[key], self.cfg.weight_ema)
 
     # ----- the interface the loop calls
     def setup(self) -> None:
@@ -162,7 +168,7 @@ class Method:
     def compile_networks(self) -> None:
         """Compile, in place, every network the method trains or validates (`nn.Module.compile` keeps the
         state-dict keys, so checkpoints stay interchangeable with uncompiled runs)."""
-        modules = [*self.networks.values(), *(net for group in self.candidates().values() for net in group)]
+        modules = [*self.networks.values(), *(net for group in self.validation_candidates().values() for net in group)]
         for net in {id(net): net for net in modules}.values():
             net.compile()
 
@@ -170,9 +176,22 @@ class Method:
         """Models to validate: name -> networks whose softmax outputs are averaged."""
         return {key: [net] for key, net in self.networks.items()}
 
+    def validation_candidates(self) -> dict[str, list[nn.Module]]:
+        """`candidates()` and, with weight_ema, each candidate again made of the averaged networks
+        (name + "_ema"); a candidate with a network that has no average (mean_teacher's teacher) has none."""
+        found = dict(self.candidates())
+        if self.averaged:
+            key_of = {id(net): key for key, net in self.networks.items()}
+            for name, nets in list(found.items()):
+                keys = [key_of.get(id(net)) for net in nets]
+                if all(k in self.averaged for k in keys):
+                    found[f"{name}_ema"] = [self.averaged[k] for k in keys]
+        return found
+
     def state_dict(self) -> dict:
         return {
             "networks": {k: v.state_dict() for k, v in self.networks.items()},
+            "averaged": {k: v.state_dict() for k, v in self.averaged.items()},
             "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
             "extra": self.extra_state(),
@@ -183,6 +202,8 @@ class Method:
         for group in ("networks", "optimizers", "schedulers"):
             for key, value in state[group].items():
                 getattr(self, group)[key].load_state_dict(value)
+        for key, value in state.get("averaged", {}).items():  # older checkpoints have none
+            self.averaged[key].load_state_dict(value)
         self.load_extra_state(state.get("extra", {}))
         if "sample_losses" in state:  # checkpoints from before it was recorded have none
             self.sample_loss_sum = state["sample_losses"]["sum"].clone()
@@ -194,6 +215,19 @@ class Method:
 
     def load_extra_state(self, state: dict) -> None:
         pass
+
+
+@torch.no_grad()
+def ema_update(average: nn.Module, current: nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * current, over the whole state dict: floating tensors
+    (weights and batch-norm statistics) are averaged, integer ones (BN's batch counter) copied. By hand,
+    not torch.optim.swa_utils.AveragedModel: the average stays a plain network of the registered
+    architecture, so its state dict is a model checkpoint as it is (no wrapper keys, no counter)."""
+    for a, c in zip(average.state_dict().values(), current.state_dict().values()):
+        if a.dtype.is_floating_point:
+            a.mul_(decay).add_(c, alpha=1 - decay)
+        else:
+            a.copy_(c)
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from aidemed.engine.inference import predict_probs
 from aidemed.losses.segmentation import PerSampleDiceCE
-from aidemed.methods.base import Method, StepContext
+from aidemed.methods.base import Method, StepContext, ema_update
 from aidemed.methods.registry import register_method
 from aidemed.methods.supervised import Supervised
 
@@ -109,11 +109,7 @@ class MeanTeacher(_LabelledPlusUnlabelled):
 
     @torch.no_grad()
     def update_teacher(self) -> None:
-        for t, s in zip(self.teacher.state_dict().values(), self.networks["student"].state_dict().values()):
-            if t.dtype.is_floating_point:
-                t.mul_(self.options.ema_decay).add_(s, alpha=1 - self.options.ema_decay)
-            else:
-                t.copy_(s)
+        ema_update(self.teacher, self.networks["student"], self.options.ema_decay)
 
     def candidates(self) -> dict[str, list[torch.nn.Module]]:
         return {"student": [self.networks["student"]], "teacher": [self.teacher]}
