@@ -252,3 +252,11 @@ def test_summary_config_line_names_only_the_augmentation_settings_changed():
     assert _augment_note({"augment": default}) == "" and _augment_note({}) == ""
     changed = {**default, "rotate_degrees": 30.0, "scale_range": [0.75, 1.33], "gamma_range": list(default["gamma_range"])}
     assert _augment_note({"augment": changed}) == "; augmentation rotate_degrees=30.0, scale_range=[0.75, 1.33]"
+
+
+@pytest.mark.parametrize("cfg, note", [({}, ""), ({"weight_ema": 0.0}, ""),
+                                       ({"weight_ema": 0.99}, "; weight EMA 0.99 (its networks also candidates)")])
+def test_summary_config_line_names_the_weight_average(cfg, note):
+    from aidemed.bench.harness import _weight_ema_note
+
+    assert _weight_ema_note(cfg) == note
