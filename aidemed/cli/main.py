@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "aidemed.cli.reports",
     "aidemed.cli.evaluate",
     "aidemed.cli.train",
+    "aidemed.cli.pretrain",
     "aidemed.cli.train_cls",
     "aidemed.cli.bench",
     "aidemed.cli.demo",

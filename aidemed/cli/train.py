@@ -71,6 +71,9 @@ def add_train_arguments(parser, method_arg_help: str = METHOD_ARG_HELP) -> None:
     parser.add_argument("--weight-ema", type=float, default=d.weight_ema, metavar="DECAY",
                         help="also validate an exponential moving average of each network's weights (decay per "
                              "optimiser step, e.g. 0.99; 0: off) as a candidate for the kept model")
+    parser.add_argument("--init-weights", default=d.init_weights, metavar="PATH",
+                        help="start every network from `aidemed pretrain`'s weights (its folder or pretrained.pt); "
+                             "all layers but the output layer")
     parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE", help=method_arg_help)
     parser.add_argument("--augment", action="append", default=[], metavar="KEY=VALUE",
                         help="a training-augmentation option (repeatable), e.g. --augment rotate_degrees=30 "
@@ -108,6 +111,7 @@ def config_from_args(args):
         compile=args.compile, channels_last=args.channels_last,
         num_threads=args.threads, progress=not args.quiet, keep_every=args.keep_every, augment=augment,
         weight_ema=args.weight_ema,
+        init_weights=str(Path(args.init_weights).resolve()) if args.init_weights else "",
         method_args=method_args,
     )
 

@@ -62,6 +62,9 @@ class TrainConfig:
     # jitters from epoch to epoch on a small val split, and selecting the best epoch picks from that
     # jitter; the average moves smoothly (timm's ModelEma, the weights mean_teacher's teacher already has).
     weight_ema: float = 0.0
+    # Start every network from these weights (`aidemed pretrain`'s output, a folder or its pretrained.pt):
+    # all tensors whose names and shapes match, i.e. all but the output layer. "": random initialisation.
+    init_weights: str = ""
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     method_args: dict = field(default_factory=dict)

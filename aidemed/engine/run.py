@@ -250,6 +250,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
         "dataset": dataset.info.name,
         "setting": cfg.setting,
         "method_options": method.resolved_options(),
+        "init_weights": method.init_report or None,  # per network: pretrained tensors loaded, left out
         "n_train": len(data), "n_labelled": int(data.has_label.sum()), "n_trusted": int(data.trusted.sum()),
         "n_val": len(splits["val"]), "n_test": len(built.test.case_ids),
         "selected_on": {"dataset": dataset.info.name, "root": str(dataset.root.resolve()), "split": "val",

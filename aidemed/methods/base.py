@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from aidemed.data.augment import augment_batch
 from aidemed.engine.config import AugmentConfig, TrainConfig
+from aidemed.engine.pretrain import load_matching, read_pretrained
 from aidemed.nets import create_model
 
 
@@ -91,6 +92,8 @@ class Method:
         self.averaged: dict[str, nn.Module] = {}  # weight EMA of each network (cfg.weight_ema > 0)
         self.sample_loss_sum = torch.zeros(len(data), dtype=torch.float64)
         self.sample_loss_steps = torch.zeros(len(data), dtype=torch.float64)
+        self.init_report: dict[str, dict] = {}  # per network: the pretrained tensors loaded (cfg.init_weights)
+        self._pretrained = None
 
     def _options(self, overrides: dict):
         return self.check_options(self.cfg.setting, overrides)
@@ -121,14 +124,21 @@ class Method:
         torch.manual_seed(self.cfg.seed * 7 + seed_offset)
         layout = torch.channels_last if self.cfg.channels_last else torch.preserve_format
         # Before the optimiser exists, so its state tensors take the parameters' layout.
-        net = create_model(self.cfg.net, self.data.in_channels, self.data.num_classes).to(self.device,
-                                                                                         memory_format=layout)
+        net = create_model(self.cfg.net, self.data.in_channels, self.data.num_classes)
+        if self.cfg.init_weights:
+            self.init_report[key] = load_matching(net, self._pretrained_weights())
+        net = net.to(self.device, memory_format=layout)
         optimizer = make_optimizer(self.cfg, net.parameters())
         self.networks[key], self.optimizers[key] = net, optimizer
         self.schedulers[key] = make_scheduler(self.cfg, optimizer)
         if self.cfg.weight_ema:
             self.averaged[key] = copy.deepcopy(net).requires_grad_(False)
         return net
+
+    def _pretrained_weights(self) -> dict[str, torch.Tensor]:
+        if self._pretrained is None:
+            self._pretrained = read_pretrained(self.cfg.init_weights, self.cfg.net, self.data.in_channels)
+        return self._pretrained
 
     def record_sample_losses(self, index: torch.Tensor, losses: torch.Tensor) -> None:
         """Add each sample's training loss against its *given* mask to its running sum. Masks that are
