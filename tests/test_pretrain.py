@@ -169,3 +169,11 @@ def test_cli_pretrain_then_train_from_it(phantom_dir, tmp_path, capsys):
     saved = json.loads((run / "results.json").read_text())
     assert saved["config"]["init_weights"] == str(out.resolve())
     assert saved["init_weights"]["model"]["loaded"] > 0
+
+
+def test_extra_datasets_add_their_images_and_unknown_splits_are_named(phantom_dir, tmp_path):
+    alone = pretrain(_config(phantom_dir, epochs=1), tmp_path / "alone")
+    both = pretrain(_config(phantom_dir, epochs=1, extra_data=(str(phantom_dir),)), tmp_path / "both")
+    assert both["n_images"] == 2 * alone["n_images"]
+    with pytest.raises(ValueError, match=r"the split file has no split \['holdout'\]"):
+        pretrain(_config(phantom_dir, epochs=1, splits=("holdout",)), tmp_path / "unknown")

@@ -15,6 +15,9 @@ def register(subparsers) -> None:
         "local pixel shuffling, in-/out-painting); no mask is read. Writes OUT/pretrained.pt for "
         "`aidemed train --init-weights OUT`. A finished OUT with the same config is kept as it is.")
     parser.add_argument("--data", required=True, help="prepared dataset folder (`aidemed data import`)")
+    parser.add_argument("--extra-data", nargs="+", default=[], metavar="DIR",
+                        help="more prepared datasets whose images (same --splits) are restored too, e.g. a new "
+                             "site's unlabelled images before domain adaptation")
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.add_argument("--net", default=d.net, help="registered network (the one the runs will train)")
     parser.add_argument("--profile", default=d.profile)
@@ -38,7 +41,8 @@ def register(subparsers) -> None:
 def _pretrain(args) -> int:
     from aidemed.engine.pretrain import PretrainConfig, pretrain
 
-    cfg = PretrainConfig(data=str(Path(args.data).resolve()), net=args.net, profile=str(args.profile),
+    cfg = PretrainConfig(data=str(Path(args.data).resolve()),
+                         extra_data=tuple(str(Path(d).resolve()) for d in args.extra_data), net=args.net, profile=str(args.profile),
                          splits=tuple(args.splits), seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, scheduler=args.scheduler, device=args.device, cpu_bf16=args.cpu_bf16,
                          compile=args.compile, channels_last=args.channels_last, num_threads=args.threads,

@@ -40,6 +40,9 @@ CORRUPTION_STREAM = 0x9E7E5  # separates the corruption draws from the geometric
 @dataclass
 class PretrainConfig:
     data: str = ""
+    # More prepared datasets whose `splits` images are restored too (e.g. a new site's unlabelled images
+    # for domain adaptation); the val images stay `data`'s.
+    extra_data: tuple[str, ...] = ()
     net: str = "unet-base"
     profile: str = "standard"
     splits: tuple[str, ...] = ("train",)  # whose images are restored; never the test split
@@ -67,6 +70,7 @@ class PretrainConfig:
 
     def __post_init__(self):
         self.splits = tuple(self.splits)
+        self.extra_data = tuple(self.extra_data)
         if "test" in self.splits:
             raise ValueError("pretraining on the test split's images would leak them into every model scored on it")
         for name in ("nonlinear_prob", "shuffle_prob", "paint_prob", "outpaint_share"):
@@ -147,11 +151,12 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
     dataset = load_dataset(cfg.data)
     splits = dataset.load_splits()
     arrays = load_arrays(dataset, cfg.profile)
-    unknown = [s for s in cfg.splits if s not in splits]
-    if unknown:
-        raise ValueError(f"{dataset.root}: the split file has no split {unknown} (has {sorted(splits)})")
-    train_ids = [c for s in cfg.splits for c in splits[s]]
-    images = torch.from_numpy(arrays.select_cases(train_ids).images)
+    parts = [_split_images(load_dataset(root), cfg) for root in (cfg.data, *cfg.extra_data)]
+    for root, part in zip(cfg.extra_data, parts[1:]):
+        if part.shape[1:] != parts[0].shape[1:]:
+            raise ValueError(f"{root}: images of shape {tuple(part.shape[1:])}, {cfg.data}'s are "
+                             f"{tuple(parts[0].shape[1:])} (channels must match)")
+    images = torch.cat(parts)
     val_images = torch.from_numpy(arrays.select_cases(splits["val"]).images) if "val" not in cfg.splits else None
     size = resolve_size(cfg.profile)
 
@@ -216,6 +221,17 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
               "train_seconds": float(sum(r["epoch_seconds"] for r in history)), "environment": environment()}
     atomic_write_text(out / "results.json", json.dumps(result, indent=2, default=float) + "\n")
     return result
+
+
+def _split_images(dataset, cfg: PretrainConfig) -> torch.Tensor:
+    from aidemed.data.cache import load_arrays
+
+    splits = dataset.load_splits()
+    unknown = [s for s in cfg.splits if s not in splits]
+    if unknown:
+        raise ValueError(f"{dataset.root}: the split file has no split {unknown} (has {sorted(splits)})")
+    case_ids = [c for s in cfg.splits for c in splits[s]]
+    return torch.from_numpy(load_arrays(dataset, cfg.profile).select_cases(case_ids).images)
 
 
 def _guard(cfg: PretrainConfig, out: Path, resume: bool) -> bool:
