@@ -260,3 +260,12 @@ def test_summary_config_line_names_the_weight_average(cfg, note):
     from aidemed.bench.harness import _weight_ema_note
 
     assert _weight_ema_note(cfg) == note
+
+
+@pytest.mark.parametrize("cfg, note", [({}, ""), ({"init_weights": ""}, ""),
+                                       ({"init_weights": "/p/pt"}, "; networks started from the pretrained weights in "
+                                        "/p/pt (all layers but the output layer)")])
+def test_summary_config_line_names_the_pretrained_weights(cfg, note):
+    from aidemed.bench.harness import _init_weights_note
+
+    assert _init_weights_note(cfg) == note

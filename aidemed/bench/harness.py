@@ -440,7 +440,7 @@ def _summary_markdown(out: Path, summary: dict) -> str:
              f"MONAI {env.get('monai')}, Python {env.get('python')}, CUDA: {env.get('cuda')}.",
              f"Config: net {cfg.get('net')}, profile {cfg.get('profile')}, epochs {cfg.get('epochs')}, "
              f"batch {cfg.get('batch_size')}, {cfg.get('optimizer')} lr {cfg.get('lr')}, {cfg.get('scheduler')} schedule, "
-             f"{_precision(env, cfg)}{_augment_note(cfg)}{_weight_ema_note(cfg)}.",
+             f"{_precision(env, cfg)}{_augment_note(cfg)}{_weight_ema_note(cfg)}{_init_weights_note(cfg)}.",
              "Dice and HD95 are computed per test case in the case's own geometry (prediction resized back), "
              "mean over cases, then mean ± sd over seeds. HD95 leaves out cases with an empty prediction.",
              _wall_time_note(env),
@@ -463,6 +463,11 @@ def _augment_note(cfg: dict) -> str:
 def _weight_ema_note(cfg: dict) -> str:
     decay = cfg.get("weight_ema") or 0.0
     return f"; weight EMA {decay:g} (its networks also candidates)" if decay else ""
+
+
+def _init_weights_note(cfg: dict) -> str:
+    path = cfg.get("init_weights") or ""
+    return f"; networks started from the pretrained weights in {path} (all layers but the output layer)" if path else ""
 
 
 def _precision(env: dict, cfg: dict) -> str:
