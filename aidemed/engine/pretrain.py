@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from aidemed.data.augment import augment_batch
 from aidemed.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from aidemed.engine.config import AugmentConfig, TrainConfig
-from aidemed.engine.seed import epoch_generator, mixed_precision, resolve_device, seed_everything
+from aidemed.engine.seed import epoch_generator, mixed_precision
 
 FORMAT = "aidemed-pretrained-v1"
 CORRUPTION_STREAM = 0x9E7E5  # separates the corruption draws from the geometric augmentation's
@@ -134,23 +134,17 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
     """Train the restoration task; write OUT/pretrained.pt (the final epoch's weights), OUT/metrics.csv
     (restoration loss per epoch, train and val) and OUT/results.json. A finished folder with the same
     config is returned as it is; an interrupted one continues from OUT/last.pt with `resume`."""
-    from aidemed.data.cache import load_arrays, resolve_size
+    from aidemed.data.cache import resolve_size
     from aidemed.data.manifest import atomic_write_text, load_dataset
     from aidemed.engine.history import write_history
-    from aidemed.engine.run import environment
+    from aidemed.engine.run import environment, prepare_run
     from aidemed.engine.trainer import require_compiler
     from aidemed.methods.base import make_optimizer, make_scheduler
 
     out = Path(out_dir)
     if _guard(cfg, out, resume):
         return json.loads((out / "results.json").read_text())
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
-    dataset = load_dataset(cfg.data)
-    splits = dataset.load_splits()
-    arrays = load_arrays(dataset, cfg.profile)
+    device, dataset, splits, arrays = prepare_run(cfg)
     parts = [_split_images(load_dataset(root), cfg) for root in (cfg.data, *cfg.extra_data)]
     for root, part in zip(cfg.extra_data, parts[1:]):
         if part.shape[1:] != parts[0].shape[1:]:

@@ -223,13 +223,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
         if cfg.target_data:
             assert_dataset_ok(cfg.target_data)
     _guard_config(cfg, run_dir, resume)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
-    dataset = load_dataset(cfg.data)
-    splits = dataset.load_splits()
-    arrays = load_arrays(dataset, cfg.profile)
+    device, dataset, splits, arrays = prepare_run(cfg)
     built = setting(cfg, dataset, arrays, splits)
     data = train_data or built.train
     val = ValidationSet(built.val, data.num_classes)
@@ -266,6 +260,17 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, check: bo
     }
     atomic_write_text(run_dir / "results.json", json.dumps(result, indent=2, default=float) + "\n")
     return result
+
+
+def prepare_run(cfg) -> tuple[torch.device, Dataset, dict, ArraySet]:
+    """Threads, seeds and device for a run (a TrainConfig or PretrainConfig), and its dataset with the
+    split file and the cached arrays of its profile."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    dataset = load_dataset(cfg.data)
+    return device, dataset, dataset.load_splits(), load_arrays(dataset, cfg.profile)
 
 
 # Settings that change where and how visibly a run executes, not what it learns.
