@@ -135,7 +135,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
     (restoration loss per epoch, train and val) and OUT/results.json. A finished folder with the same
     config is returned as it is; an interrupted one continues from OUT/last.pt with `resume`."""
     from aidemed.data.cache import resolve_size
-    from aidemed.data.manifest import atomic_write_text, load_dataset
+    from aidemed.data.manifest import atomic_write_text
     from aidemed.engine.history import write_history
     from aidemed.engine.run import environment, prepare_run
     from aidemed.engine.trainer import require_compiler
@@ -145,12 +145,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
     if _guard(cfg, out, resume):
         return json.loads((out / "results.json").read_text())
     device, dataset, splits, arrays = prepare_run(cfg)
-    parts = [_split_images(load_dataset(root), cfg) for root in (cfg.data, *cfg.extra_data)]
-    for root, part in zip(cfg.extra_data, parts[1:]):
-        if part.shape[1:] != parts[0].shape[1:]:
-            raise ValueError(f"{root}: images of shape {tuple(part.shape[1:])}, {cfg.data}'s are "
-                             f"{tuple(parts[0].shape[1:])} (channels must match)")
-    images = torch.cat(parts)
+    images = _training_images(cfg)
     val_images = torch.from_numpy(arrays.select_cases(splits["val"]).images) if "val" not in cfg.splits else None
     size = resolve_size(cfg.profile)
 
@@ -173,27 +168,12 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
     transform = corruption(cfg, size)
     autocast = lambda: mixed_precision(device, cfg.amp, cfg.cpu_bf16)  # noqa: E731
     val_state = _fixed_val_corruption(val_images, transform, cfg.seed)
-    steps = max(1, math.ceil(len(images) / cfg.batch_size))
     for epoch in range(start, cfg.epochs):
         began = time.perf_counter()
-        generator = epoch_generator(cfg.seed, epoch)
-        state = np.random.RandomState((cfg.seed * 1_000_003 + epoch * 7919 + CORRUPTION_STREAM) % 2**32)
-        order = torch.randperm(len(images), generator=generator)
-        net.train()
-        total = 0.0
-        for step in range(steps):
-            index = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            target, _ = augment_batch(images[index], {}, cfg.augment, generator)
-            corrupted = corrupt_batch(target, transform, state)
-            with autocast():
-                restored = net(corrupted.to(device, memory_format=layout))
-            loss = F.mse_loss(restored.float(), target.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
+        row = {"epoch": epoch, "train_mse": _restoration_epoch(net, optimizer, images, transform, cfg, epoch,
+                                                              device, autocast, layout),
+               "lr": optimizer.param_groups[0]["lr"]}
         scheduler.step()
-        row = {"epoch": epoch, "train_mse": total / steps, "lr": optimizer.param_groups[0]["lr"]}
         if val_state is not None:
             row["val_mse"] = _restoration_mse(net, *val_state, device, autocast, layout)
         row["epoch_seconds"] = time.perf_counter() - began
@@ -202,10 +182,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
         save_checkpoint(out / "last.pt", {"epoch": epoch, "network": net.state_dict(), "optimizer": optimizer.state_dict(),
                                           "scheduler": scheduler.state_dict(), "history": history,
                                           "config": cfg.to_dict()})
-        if cfg.progress:
-            val = f", val MSE {row['val_mse']:.4f}" if "val_mse" in row else ""
-            print(f"pretrain epoch {epoch + 1}/{cfg.epochs}: train MSE {row['train_mse']:.4f}{val} "
-                  f"({row['epoch_seconds']:.1f} s)", flush=True)
+        _print_epoch(cfg, row)
     save_checkpoint(out / "pretrained.pt", {
         "format": FORMAT, "net": cfg.net, "in_channels": int(images.shape[1]), "size": size,
         "network": net.state_dict(), "config": cfg.to_dict(),
@@ -215,6 +192,49 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
               "train_seconds": float(sum(r["epoch_seconds"] for r in history)), "environment": environment()}
     atomic_write_text(out / "results.json", json.dumps(result, indent=2, default=float) + "\n")
     return result
+
+
+def _restoration_epoch(net, optimizer, images, transform, cfg: PretrainConfig, epoch: int, device, autocast,
+                       layout) -> float:
+    """One pass over the images in a seeded order; the mean training loss. The geometric augmentation
+    and the corruptions draw from streams of (seed, epoch), so a resumed run repeats them."""
+    generator = epoch_generator(cfg.seed, epoch)
+    state = np.random.RandomState((cfg.seed * 1_000_003 + epoch * 7919 + CORRUPTION_STREAM) % 2**32)
+    order = torch.randperm(len(images), generator=generator)
+    steps = max(1, math.ceil(len(images) / cfg.batch_size))
+    net.train()
+    total = 0.0
+    for step in range(steps):
+        index = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        target, _ = augment_batch(images[index], {}, cfg.augment, generator)
+        corrupted = corrupt_batch(target, transform, state)
+        with autocast():
+            restored = net(corrupted.to(device, memory_format=layout))
+        loss = F.mse_loss(restored.float(), target.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach())
+    return total / steps
+
+
+def _print_epoch(cfg: PretrainConfig, row: dict) -> None:
+    if cfg.progress:
+        val = f", val MSE {row['val_mse']:.4f}" if "val_mse" in row else ""
+        print(f"pretrain epoch {row['epoch'] + 1}/{cfg.epochs}: train MSE {row['train_mse']:.4f}{val} "
+              f"({row['epoch_seconds']:.1f} s)", flush=True)
+
+
+def _training_images(cfg: PretrainConfig) -> torch.Tensor:
+    """The `splits` images of `data` and of every `extra_data` dataset, one tensor."""
+    from aidemed.data.manifest import load_dataset
+
+    parts = [_split_images(load_dataset(root), cfg) for root in (cfg.data, *cfg.extra_data)]
+    for root, part in zip(cfg.extra_data, parts[1:]):
+        if part.shape[1:] != parts[0].shape[1:]:
+            raise ValueError(f"{root}: images of shape {tuple(part.shape[1:])}, {cfg.data}'s are "
+                             f"{tuple(parts[0].shape[1:])} (channels must match)")
+    return torch.cat(parts)
 
 
 def _split_images(dataset, cfg: PretrainConfig) -> torch.Tensor:
