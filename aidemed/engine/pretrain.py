@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from aidemed.data.augment import augment_batch
 from aidemed.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from aidemed.engine.config import AugmentConfig, TrainConfig
+from aidemed.engine.config import AugmentConfig, TrainConfig, augment_with
 from aidemed.engine.seed import epoch_generator, mixed_precision
 
 FORMAT = "aidemed-pretrained-v1"
@@ -86,8 +86,7 @@ class PretrainConfig:
     def from_dict(cls, data: dict) -> "PretrainConfig":
         values = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)}}
         if isinstance(values.get("augment"), dict):
-            values["augment"] = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                 for k, v in values["augment"].items()})
+            values["augment"] = augment_with(AugmentConfig(), values["augment"])
         return cls(**values)
 
 
@@ -145,7 +144,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, resume: bool = False) -> 
     if _guard(cfg, out, resume):
         return json.loads((out / "results.json").read_text())
     device, dataset, splits, arrays = prepare_run(cfg)
-    images = _training_images(cfg)
+    images = _training_images(cfg, _split_images(dataset, splits, arrays, cfg.splits))
     val_images = torch.from_numpy(arrays.select_cases(splits["val"]).images) if "val" not in cfg.splits else None
     size = resolve_size(cfg.profile)
 
@@ -225,38 +224,40 @@ def _print_epoch(cfg: PretrainConfig, row: dict) -> None:
               f"({row['epoch_seconds']:.1f} s)", flush=True)
 
 
-def _training_images(cfg: PretrainConfig) -> torch.Tensor:
-    """The `splits` images of `data` and of every `extra_data` dataset, one tensor."""
+def _training_images(cfg: PretrainConfig, primary: torch.Tensor) -> torch.Tensor:
+    """`data`'s `splits` images (`primary`, already loaded) and those of every `extra_data` dataset, one tensor."""
+    from aidemed.data.cache import load_arrays
     from aidemed.data.manifest import load_dataset
 
-    parts = [_split_images(load_dataset(root), cfg) for root in (cfg.data, *cfg.extra_data)]
-    for root, part in zip(cfg.extra_data, parts[1:]):
-        if part.shape[1:] != parts[0].shape[1:]:
+    parts = [primary]
+    for root in cfg.extra_data:
+        extra = load_dataset(root)
+        part = _split_images(extra, extra.load_splits(), load_arrays(extra, cfg.profile), cfg.splits)
+        if part.shape[1:] != primary.shape[1:]:
             raise ValueError(f"{root}: images of shape {tuple(part.shape[1:])}, {cfg.data}'s are "
-                             f"{tuple(parts[0].shape[1:])} (channels must match)")
+                             f"{tuple(primary.shape[1:])} (channels must match)")
+        parts.append(part)
     return torch.cat(parts)
 
 
-def _split_images(dataset, cfg: PretrainConfig) -> torch.Tensor:
-    from aidemed.data.cache import load_arrays
-
-    splits = dataset.load_splits()
-    unknown = [s for s in cfg.splits if s not in splits]
+def _split_images(dataset, splits: dict, arrays, names: tuple[str, ...]) -> torch.Tensor:
+    unknown = [s for s in names if s not in splits]
     if unknown:
         raise ValueError(f"{dataset.root}: the split file has no split {unknown} (has {sorted(splits)})")
-    case_ids = [c for s in cfg.splits for c in splits[s]]
-    return torch.from_numpy(load_arrays(dataset, cfg.profile).select_cases(case_ids).images)
+    return torch.from_numpy(arrays.select_cases([c for s in names for c in splits[s]]).images)
 
 
 def _guard(cfg: PretrainConfig, out: Path, resume: bool) -> bool:
     """True when OUT already holds this finished pretraining; errors when it holds another config or an
     unfinished run without `resume`."""
+    from aidemed.data.manifest import atomic_write_text
+    from aidemed.engine.run import differing_keys
+
     saved = out / "config.json"
     current = cfg.to_dict()
     if saved.is_file():
         previous = PretrainConfig.from_dict(json.loads(saved.read_text())).to_dict()
-        changed = sorted(k for k in set(previous) | set(current)
-                         if previous.get(k) != current.get(k) and k not in RUNTIME_ONLY)
+        changed = [k for k in differing_keys(previous, current) if k not in RUNTIME_ONLY]
         if changed:
             raise ValueError(f"{saved}: this folder holds a pretraining with another config (differs in {changed}); "
                              "use a new output folder")
@@ -265,8 +266,6 @@ def _guard(cfg: PretrainConfig, out: Path, resume: bool) -> bool:
         if not resume and (out / "last.pt").is_file():
             raise ValueError(f"{out}: holds an unfinished pretraining; pass --resume to continue it")
     out.mkdir(parents=True, exist_ok=True)
-    from aidemed.data.manifest import atomic_write_text
-
     atomic_write_text(saved, json.dumps(current, indent=2) + "\n")
     return False
 
