@@ -6,6 +6,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from aidemed.cli.train import add_execution_arguments
     from aidemed.engine.pretrain import PretrainConfig
 
     d = PretrainConfig()
@@ -28,11 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--scheduler", default=d.scheduler, choices=("poly", "cosine", "none"))
-    parser.add_argument("--device", default=d.device)
-    parser.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast on the CPU")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the network")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last memory layout")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    add_execution_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="continue an interrupted pretraining in OUT")
     parser.add_argument("--quiet", action="store_true", help="no line per epoch")
     parser.set_defaults(func=_pretrain)
@@ -44,7 +41,7 @@ def _pretrain(args) -> int:
     cfg = PretrainConfig(data=str(Path(args.data).resolve()),
                          extra_data=tuple(str(Path(d).resolve()) for d in args.extra_data), net=args.net, profile=str(args.profile),
                          splits=tuple(args.splits), seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-                         lr=args.lr, scheduler=args.scheduler, device=args.device, cpu_bf16=args.cpu_bf16,
+                         lr=args.lr, scheduler=args.scheduler, device=args.device, amp=not args.no_amp, cpu_bf16=args.cpu_bf16,
                          compile=args.compile, channels_last=args.channels_last, num_threads=args.threads,
                          progress=not args.quiet)
     result = pretrain(cfg, args.output, resume=args.resume)

@@ -56,16 +56,7 @@ def add_train_arguments(parser, method_arg_help: str = METHOD_ARG_HELP) -> None:
     parser.add_argument("--scheduler", default=d.scheduler, choices=("poly", "cosine", "none"))
     parser.add_argument("--iterations-per-epoch", type=int, default=d.iterations_per_epoch,
                         help="0: one pass over all training images")
-    parser.add_argument("--device", default=d.device)
-    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    parser.add_argument("--cpu-bf16", action="store_true",
-                        help="bf16 autocast on the CPU too (about 1.5x faster with AMX / AVX512-BF16)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the networks (faster steps after tens of seconds of compiling; "
-                             "on the CPU needs a C++ compiler)")
-    parser.add_argument("--channels-last", action="store_true",
-                        help="networks in channels-last memory layout (faster convolutions on CPUs and GPUs)")
-    parser.add_argument("--threads", type=int, default=d.num_threads, help="torch CPU threads (0: default)")
+    add_execution_arguments(parser)
     parser.add_argument("--keep-every", type=int, default=d.keep_every, metavar="N",
                         help="also keep checkpoints/epoch-NNN.pt every N epochs (0: only last.pt and best.pt)")
     parser.add_argument("--weight-ema", type=float, default=d.weight_ema, metavar="DECAY",
@@ -81,6 +72,20 @@ def add_train_arguments(parser, method_arg_help: str = METHOD_ARG_HELP) -> None:
     parser.add_argument("-o", "--output", default=None, help="run folder (default runs/DATASET-METHOD-fF-sSEED)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_execution_arguments(parser) -> None:
+    """Where and how fast training runs, not what it learns (`aidemed train`, `bench`, `pretrain`)."""
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="bf16 autocast on the CPU too (about 1.5x faster with AMX / AVX512-BF16)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the networks (faster steps after tens of seconds of compiling; "
+                             "on the CPU needs a C++ compiler)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="networks in channels-last memory layout (faster convolutions on CPUs and GPUs)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
 
 
 def key_values(items: list[str], flag: str) -> dict:
